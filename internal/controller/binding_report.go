@@ -1,0 +1,139 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+)
+
+// report records the outcome of a pass in the binding's status and in Events.
+func (r *BindingReconciler) report(in *bindingInput, out outcome) {
+	if out.err != nil {
+		return // an API-server error says nothing about the token; the pass is retried
+	}
+	b, now := in.binding, in.now
+	st := &b.Status
+	if h := out.held; h != nil {
+		st.Identity = h.Identity.DeepCopy()
+		st.ExpiresAt = metaTime(h.Expiry.ExpiresAt)
+		st.ExpirySource = h.Expiry.Source
+		st.NextRefreshTime = metaTime(h.RenewAt)
+		st.LastRefreshTime = metaTime(h.LastRefresh)
+	}
+	if out.wrote {
+		st.LastSyncTime = metaTime(now)
+		reason, how := "Synced", "read from Auth0"
+		switch {
+		case out.refreshed:
+			reason, how = "Refreshed", "refreshed at the identity provider"
+		case out.decision.action == actionWrite:
+			how = "restored: " + out.decision.why
+		}
+		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, reason, "WriteSecret",
+			"Wrote the token (%s) to Secret %s; it expires %s", how, b.Spec.Secret.Name, describeExpiry(out.held))
+	}
+
+	f := out.failure
+	if f == nil {
+		st.FailedAttempts, st.LastFailureTime = 0, nil
+		st.ObservedGeneration = b.Generation
+		meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionSyncFailing)
+		setCondition(b, authv1alpha1.ConditionReady, metav1.ConditionTrue, authv1alpha1.ReasonSynced,
+			fmt.Sprintf("Secret %s holds the current token; it expires %s", b.Spec.Secret.Name, describeExpiry(out.held)))
+		return
+	}
+
+	st.FailedAttempts++
+	st.LastFailureTime = metaTime(now)
+	r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, f.reason, "Sync", "%s", f.message)
+	h := out.held
+	secretHoldsIt := h != nil && (out.wrote || (in.target != nil && targetUpToDate(b, h, in.target)))
+	switch {
+	case secretHoldsIt && h.validAt(now):
+		setCondition(b, authv1alpha1.ConditionReady, metav1.ConditionTrue, authv1alpha1.ReasonSynced,
+			fmt.Sprintf("Secret %s holds a valid token until %s; the last attempt to renew it failed (see SyncFailing)", b.Spec.Secret.Name, describeExpiry(h)))
+		setCondition(b, authv1alpha1.ConditionSyncFailing, metav1.ConditionTrue, f.reason, f.message)
+	case h != nil && !h.validAt(now) && f.reason != authv1alpha1.ReasonSecretConflict:
+		meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionSyncFailing)
+		msg := f.message
+		if f.reason != authv1alpha1.ReasonTokenExpired {
+			msg = fmt.Sprintf("The token in Secret %s expired at %s: %s", b.Spec.Secret.Name, h.Expiry.ExpiresAt.Format(time.RFC3339), f.message)
+		}
+		setCondition(b, authv1alpha1.ConditionReady, metav1.ConditionFalse, authv1alpha1.ReasonTokenExpired, msg)
+	default:
+		meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionSyncFailing)
+		setCondition(b, authv1alpha1.ConditionReady, metav1.ConditionFalse, f.reason, f.message)
+	}
+}
+
+// result is when the binding is looked at next.
+func (out outcome) result(in *bindingInput) ctrl.Result {
+	if out.err != nil {
+		return ctrl.Result{}
+	}
+	var next time.Duration
+	switch f := out.failure; {
+	case f == nil && out.held != nil:
+		next = out.held.RenewAt.Sub(in.now)
+	case f != nil && f.terminal:
+		next = f.recheck
+	case f != nil:
+		next = max(backoff(in.binding.Status.FailedAttempts), f.retryAfter)
+	}
+	// Ready must turn False when a held token expires, even if nothing else happens.
+	if h := out.held; h != nil && !h.Expiry.ExpiresAt.IsZero() && h.validAt(in.now) {
+		if untilExpiry := h.Expiry.ExpiresAt.Sub(in.now) + time.Second; next == 0 || untilExpiry < next {
+			next = untilExpiry
+		}
+	}
+	if next == 0 && (out.failure == nil || !out.failure.terminal) {
+		next = time.Second
+	}
+	return ctrl.Result{RequeueAfter: max(next, 0)}
+}
+
+// patchStatus writes the status only when it changed.
+func (r *BindingReconciler) patchStatus(ctx context.Context, base, b *authv1alpha1.IdPTokenBinding) error {
+	if equality.Semantic.DeepEqual(base.Status, b.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, b, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("updating status: %w", err)
+	}
+	return nil
+}
+
+func setCondition(b *authv1alpha1.IdPTokenBinding, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&b.Status.Conditions, metav1.Condition{
+		Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: b.Generation,
+	})
+}
+
+func conditionsEqual(a, b []metav1.Condition) bool {
+	return equality.Semantic.DeepEqual(a, b)
+}
+
+func metaTime(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	mt := metav1.NewTime(t.UTC().Truncate(time.Second))
+	return &mt
+}
+
+func describeExpiry(h *heldToken) string {
+	if h == nil || h.Expiry.ExpiresAt.IsZero() {
+		return "at an unknown time"
+	}
+	return "at " + h.Expiry.ExpiresAt.Format(time.RFC3339)
+}

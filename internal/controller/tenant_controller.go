@@ -1,0 +1,189 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+	"github.com/idptoken/idptoken-operator/internal/auth0"
+)
+
+// RequiredScopes are the Management API scopes the operator needs of a tenant's M2M app.
+var RequiredScopes = []string{"read:users", "read:user_idp_tokens", "read:connections", "read:connections_options"}
+
+// CredentialsResync is how often a tenant's credentials Secret is re-read. The operator does not
+// cache unlabelled Secrets, so it polls the one Secret per tenant instead of watching them all.
+const CredentialsResync = time.Minute
+
+// TenantReconciler keeps a tenant's Management API client built and authenticated.
+type TenantReconciler struct {
+	Client    client.Client
+	APIReader client.Reader // uncached reads of credentials Secrets
+	Recorder  events.EventRecorder
+	Tenants   *TenantClients
+}
+
+// +kubebuilder:rbac:groups=auth.idptoken.dev,resources=auth0tenants,verbs=get;list;watch
+// +kubebuilder:rbac:groups=auth.idptoken.dev,resources=auth0tenants/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile builds the tenant's client from its spec and credentials and authenticates it.
+func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+	tenant := &authv1alpha1.Auth0Tenant{}
+	if err := r.Client.Get(ctx, req.NamespacedName, tenant); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Tenants.Forget(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+
+	base := tenant.DeepCopy()
+	defer func() {
+		if !equalTenantStatus(&base.Status, &tenant.Status) {
+			if err := r.Client.Status().Patch(ctx, tenant, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+				log.Error(err, "Failed to update the status", "auth0tenant", req.NamespacedName)
+			}
+		}
+	}()
+
+	cfg, reason, err := r.config(ctx, tenant)
+	if err != nil {
+		r.Tenants.Forget(req.NamespacedName)
+		r.setReady(tenant, metav1.ConditionFalse, reason, err.Error())
+		return ctrl.Result{RequeueAfter: CredentialsResync}, nil
+	}
+	api, err := r.Tenants.Ensure(req.NamespacedName, cfg)
+	if err != nil {
+		r.Tenants.Forget(req.NamespacedName)
+		r.setReady(tenant, metav1.ConditionFalse, authv1alpha1.ReasonAuthenticationFailed, err.Error())
+		return ctrl.Result{RequeueAfter: CredentialsResync}, nil
+	}
+
+	scopes, err := api.Authenticate(ctx)
+	if err != nil {
+		r.Tenants.SetReady(req.NamespacedName, false)
+		r.setReady(tenant, metav1.ConditionFalse, authv1alpha1.ReasonAuthenticationFailed,
+			fmt.Sprintf("Getting a Management API token failed: %v", err))
+		if auth0.IsTransient(err) {
+			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+		}
+		return ctrl.Result{RequeueAfter: CredentialsResync}, nil
+	}
+	slices.Sort(scopes)
+	tenant.Status.GrantedScopes = scopes
+	if missing := missingScopes(scopes); len(missing) > 0 {
+		r.Tenants.SetReady(req.NamespacedName, false)
+		r.setReady(tenant, metav1.ConditionFalse, authv1alpha1.ReasonMissingScopes,
+			fmt.Sprintf("The M2M application lacks the Management API scopes %s; grant them in Auth0 under Applications > APIs > Auth0 Management API", strings.Join(missing, ", ")))
+		return ctrl.Result{RequeueAfter: CredentialsResync}, nil
+	}
+	r.Tenants.SetReady(req.NamespacedName, true)
+	tenant.Status.ObservedGeneration = tenant.Generation
+	r.setReady(tenant, metav1.ConditionTrue, authv1alpha1.ReasonAuthenticated,
+		fmt.Sprintf("Authenticated to the Management API of %s", tenant.Spec.Domain))
+	return ctrl.Result{RequeueAfter: CredentialsResync}, nil
+}
+
+// config reads the credentials Secret and turns the tenant's spec into a client configuration.
+func (r *TenantReconciler) config(ctx context.Context, tenant *authv1alpha1.Auth0Tenant) (auth0.Config, string, error) {
+	ref := tenant.Spec.CredentialsSecretRef
+	id, secret, err := readClientCredentials(ctx, r.APIReader, tenant.Namespace, &ref)
+	if err != nil {
+		return auth0.Config{}, authv1alpha1.ReasonCredentialsNotFound, err
+	}
+	rl := tenant.Spec.RateLimit
+	rps, burst := float64(rl.RequestsPerSecond), int(rl.Burst)
+	if rps < 1 {
+		rps = 2
+	}
+	if burst < 1 {
+		burst = 2
+	}
+	return auth0.Config{
+		Domain:            tenant.Spec.Domain,
+		Audience:          tenant.Spec.Audience,
+		ClientID:          id,
+		ClientSecret:      secret,
+		CABundle:          tenant.Spec.CABundle,
+		RequestsPerSecond: rps,
+		Burst:             burst,
+	}, "", nil
+}
+
+// readClientCredentials reads an OAuth client ID and secret from a Secret without caching it.
+func readClientCredentials(ctx context.Context, reader client.Reader, namespace string, ref *authv1alpha1.SecretKeysRef) (string, string, error) {
+	s := &corev1.Secret{}
+	if err := reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", "", fmt.Errorf("secret %q not found in namespace %q", ref.Name, namespace)
+		}
+		return "", "", fmt.Errorf("reading secret %q: %w", ref.Name, err)
+	}
+	id, secret := s.Data[ref.ClientIDKeyOrDefault()], s.Data[ref.ClientSecretKeyOrDefault()]
+	switch {
+	case len(id) == 0:
+		return "", "", fmt.Errorf("secret %q has no key %q", ref.Name, ref.ClientIDKeyOrDefault())
+	case len(secret) == 0:
+		return "", "", fmt.Errorf("secret %q has no key %q", ref.Name, ref.ClientSecretKeyOrDefault())
+	}
+	return strings.TrimSpace(string(id)), strings.TrimSpace(string(secret)), nil
+}
+
+func missingScopes(granted []string) []string {
+	var missing []string
+	for _, s := range RequiredScopes {
+		if !slices.Contains(granted, s) {
+			missing = append(missing, s)
+		}
+	}
+	return missing
+}
+
+func (r *TenantReconciler) setReady(t *authv1alpha1.Auth0Tenant, status metav1.ConditionStatus, reason, msg string) {
+	prev := meta.FindStatusCondition(t.Status.Conditions, authv1alpha1.ConditionReady)
+	changed := prev == nil || prev.Status != status || prev.Reason != reason
+	meta.SetStatusCondition(&t.Status.Conditions, metav1.Condition{
+		Type: authv1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg, ObservedGeneration: t.Generation,
+	})
+	if changed {
+		kind := corev1.EventTypeNormal
+		if status != metav1.ConditionTrue {
+			kind = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(t, nil, kind, reason, "Authenticate", "%s", msg)
+	}
+}
+
+func equalTenantStatus(a, b *authv1alpha1.Auth0TenantStatus) bool {
+	return a.ObservedGeneration == b.ObservedGeneration && slices.Equal(a.GrantedScopes, b.GrantedScopes) &&
+		conditionsEqual(a.Conditions, b.Conditions)
+}
+
+// SetupWithManager registers the tenant controller.
+func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Client == nil || r.APIReader == nil || r.Recorder == nil || r.Tenants == nil {
+		return fmt.Errorf("tenant controller: a dependency is nil")
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&authv1alpha1.Auth0Tenant{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Named("auth0tenant").
+		Complete(r)
+}

@@ -1,0 +1,147 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/idptoken/idptoken-operator/internal/auth0"
+	"github.com/idptoken/idptoken-operator/internal/idp"
+)
+
+// ManagementAPI is what the controllers need from a tenant's Auth0 Management API.
+type ManagementAPI interface {
+	Authenticate(ctx context.Context) ([]string, error)
+	GetUser(ctx context.Context, id string) (*auth0.User, error)
+	GetConnection(ctx context.Context, id string) (*auth0.Connection, error)
+	GetConnectionByName(ctx context.Context, name string) (*auth0.Connection, error)
+	// HTTPClient carries the tenant's CA bundle and timeouts, for the IdP calls made for it.
+	HTTPClient() *http.Client
+}
+
+// NewManagementAPI builds a client from a tenant's configuration.
+type NewManagementAPI func(cfg auth0.Config) (ManagementAPI, error)
+
+// TenantClients holds one Management API client per tenant, shared by the tenant controller
+// (which builds and authenticates it) and the binding controller (which uses it). Sharing one
+// client shares its cached M2M token, its rate limiter and its request coalescing.
+type TenantClients struct {
+	newAPI NewManagementAPI
+
+	mu      sync.RWMutex
+	tenants map[types.NamespacedName]*tenantClient
+}
+
+type tenantClient struct {
+	fingerprint string
+	api         ManagementAPI
+	ready       bool
+
+	mu        sync.Mutex
+	endpoints map[string]idp.Endpoint // last good IdP endpoint per Auth0 connection name
+}
+
+// NewTenantClients returns an empty registry; newAPI nil means the real Auth0 client.
+func NewTenantClients(newAPI NewManagementAPI) *TenantClients {
+	if newAPI == nil {
+		newAPI = func(cfg auth0.Config) (ManagementAPI, error) { return auth0.NewClient(cfg) }
+	}
+	return &TenantClients{newAPI: newAPI, tenants: map[types.NamespacedName]*tenantClient{}}
+}
+
+// fingerprint identifies a configuration without keeping its secret in a readable form.
+func fingerprint(cfg auth0.Config) string {
+	h := sha256.New()
+	_, _ = fmt.Fprintf(h, "%q %q %q %q %q %v %d", cfg.Domain, cfg.Audience, cfg.ClientID, cfg.ClientSecret,
+		cfg.CABundle, cfg.RequestsPerSecond, cfg.Burst)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Ensure returns the tenant's client for cfg, building a new one only when the configuration
+// changed, so that the cached M2M token survives ordinary reconciles.
+func (t *TenantClients) Ensure(key types.NamespacedName, cfg auth0.Config) (ManagementAPI, error) {
+	fp := fingerprint(cfg)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c, ok := t.tenants[key]; ok && c.fingerprint == fp {
+		return c.api, nil
+	}
+	api, err := t.newAPI(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t.tenants[key] = &tenantClient{fingerprint: fp, api: api, endpoints: map[string]idp.Endpoint{}}
+	return api, nil
+}
+
+// SetReady records whether the tenant's client authenticated with the scopes it needs.
+func (t *TenantClients) SetReady(key types.NamespacedName, ready bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c, ok := t.tenants[key]; ok {
+		c.ready = ready
+	}
+}
+
+// Forget drops a tenant's client, when the tenant or its credentials are gone.
+func (t *TenantClients) Forget(key types.NamespacedName) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.tenants, key)
+}
+
+// API returns the tenant's client, also while it cannot authenticate: its HTTP client still
+// serves refreshes at the IdP through the last good endpoints. Nil when there is none.
+func (t *TenantClients) API(key types.NamespacedName) ManagementAPI {
+	if c := t.get(key); c != nil {
+		return c.api
+	}
+	return nil
+}
+
+// Ready tells whether the tenant's client authenticated with the scopes the operator needs.
+func (t *TenantClients) Ready(key types.NamespacedName) bool {
+	c := t.get(key)
+	return c != nil && c.ready
+}
+
+func (t *TenantClients) get(key types.NamespacedName) *tenantClient {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.tenants[key]
+}
+
+// Endpoint returns the last good IdP endpoint of an Auth0 connection of the tenant.
+func (t *TenantClients) Endpoint(key types.NamespacedName, connection string) (idp.Endpoint, bool) {
+	c := t.get(key)
+	if c == nil {
+		return idp.Endpoint{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ep, ok := c.endpoints[connection]
+	return ep, ok
+}
+
+// SetEndpoint remembers an IdP endpoint; ForgetEndpoint drops it after the IdP rejected its client.
+func (t *TenantClients) SetEndpoint(key types.NamespacedName, connection string, ep idp.Endpoint) {
+	if c := t.get(key); c != nil {
+		c.mu.Lock()
+		c.endpoints[connection] = ep
+		c.mu.Unlock()
+	}
+}
+
+// ForgetEndpoint drops a remembered IdP endpoint.
+func (t *TenantClients) ForgetEndpoint(key types.NamespacedName, connection string) {
+	if c := t.get(key); c != nil {
+		c.mu.Lock()
+		delete(c.endpoints, connection)
+		c.mu.Unlock()
+	}
+}
