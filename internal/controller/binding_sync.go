@@ -144,11 +144,11 @@ func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, hel
 	if in.api == nil || !r.Tenants.Ready(in.tenantKey) {
 		return nil, r.tenantNotReady(in)
 	}
-	fresh, f := r.fetch(ctx, in)
+	read, f := r.fetch(ctx, in, held != nil && held.RefreshTokenDead)
 	if f != nil {
 		return nil, f
 	}
-	next, verdict := adopt(in.now, held, fresh)
+	next, verdict := adopt(in.now, held, read)
 	switch verdict {
 	case adoptRefresh:
 		if refreshExpired {
@@ -218,13 +218,13 @@ func halfwayToExpiry(now time.Time, h *heldToken, fallback time.Duration) time.T
 }
 
 // fetch reads the token of the binding's source from Auth0.
-func (r *BindingReconciler) fetch(ctx context.Context, in *bindingInput) (*heldToken, *failure) {
+func (r *BindingReconciler) fetch(ctx context.Context, in *bindingInput, fresh bool) (*heldToken, *failure) {
 	b := in.binding
-	fresh := &heldToken{Source: sourceOf(b)}
+	tok := &heldToken{Source: sourceOf(b)}
 	ev := expiry.Evidence{ObtainedAt: in.now}
 	switch {
 	case b.Spec.User != nil:
-		user, err := in.api.GetUser(ctx, b.Spec.User.ID)
+		user, err := r.Tenants.GetUser(ctx, in.tenantKey, b.Spec.User.ID, in.now, fresh)
 		if err != nil {
 			return nil, r.managementFailure(in, err, authv1alpha1.ReasonUserNotFound, "reading user %q", b.Spec.User.ID)
 		}
@@ -236,8 +236,8 @@ func (r *BindingReconciler) fetch(ctx context.Context, in *bindingInput) (*heldT
 			return nil, terminal(authv1alpha1.ReasonNoAccessToken, fallbackInterval(b),
 				"Auth0 holds no access token for user %q's %s identity; the user must log in through that connection (and the M2M app needs read:user_idp_tokens)", user.UserID, id.Connection)
 		}
-		fresh.AccessToken, fresh.AccessTokenSecret, fresh.RefreshToken = id.AccessToken, id.AccessTokenSecret, id.RefreshToken
-		fresh.Identity = authv1alpha1.IdentityStatus{Provider: id.Provider, Connection: id.Connection, UserID: id.UserID}
+		tok.AccessToken, tok.AccessTokenSecret, tok.RefreshToken = id.AccessToken, id.AccessTokenSecret, id.RefreshToken
+		tok.Identity = authv1alpha1.IdentityStatus{Provider: id.Provider, Connection: id.Connection, UserID: id.UserID}
 		if user.LastLogin != nil {
 			ev.LastLogin = *user.LastLogin
 		}
@@ -251,8 +251,8 @@ func (r *BindingReconciler) fetch(ctx context.Context, in *bindingInput) (*heldT
 			return nil, terminal(authv1alpha1.ReasonNoAccessToken, fallbackInterval(b),
 				"Connection %q holds no admin access token; complete its admin consent flow (and the M2M app needs read:connections_options)", conn.Name)
 		}
-		fresh.AccessToken, fresh.RefreshToken = conn.Options.AdminAccessToken, conn.Options.AdminRefreshToken
-		fresh.Identity = authv1alpha1.IdentityStatus{Provider: conn.Strategy, Connection: conn.Name}
+		tok.AccessToken, tok.RefreshToken = conn.Options.AdminAccessToken, conn.Options.AdminRefreshToken
+		tok.Identity = authv1alpha1.IdentityStatus{Provider: conn.Strategy, Connection: conn.Name}
 		if exp := conn.Options.AdminAccessTokenExpiresAt; exp != nil {
 			ev.Auth0Expiry = *exp
 		}
@@ -260,11 +260,11 @@ func (r *BindingReconciler) fetch(ctx context.Context, in *bindingInput) (*heldT
 			r.Tenants.SetEndpoint(in.tenantKey, conn.Name, ep)
 		}
 	}
-	fresh.Auth0RefreshHash = hashToken(fresh.RefreshToken)
-	ev.JWTExpiry, ev.JWTIssuedAt, _ = idp.JWTExpiry(fresh.AccessToken)
-	fresh.Expiry = expiry.Determine(ev)
-	fresh.ObtainedAt = in.now
-	return fresh, nil
+	tok.Auth0RefreshHash = hashToken(tok.RefreshToken)
+	ev.JWTExpiry, ev.JWTIssuedAt, _ = idp.JWTExpiry(tok.AccessToken)
+	tok.Expiry = expiry.Determine(ev)
+	tok.ObtainedAt = in.now
+	return tok, nil
 }
 
 // selectIdentity picks the identity linked through connection, or the user's primary identity.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
@@ -44,7 +45,17 @@ type tenantClient struct {
 
 	mu        sync.Mutex
 	endpoints map[string]idp.Endpoint // last good IdP endpoint per Auth0 connection name
+	users     map[string]recentUser   // recent user reads, shared by bindings of the same user
 }
+
+type recentUser struct {
+	user *auth0.User
+	at   time.Time
+}
+
+// RecentUserTTL is how long a user read from Auth0 serves other bindings of the same user, so
+// that N bindings over U users cost about U reads per sync, not N.
+const RecentUserTTL = 30 * time.Second
 
 // NewTenantClients returns an empty registry; newAPI nil means the real Auth0 client.
 func NewTenantClients(newAPI NewManagementAPI) *TenantClients {
@@ -75,7 +86,7 @@ func (t *TenantClients) Ensure(key types.NamespacedName, cfg auth0.Config) (Mana
 	if err != nil {
 		return nil, err
 	}
-	t.tenants[key] = &tenantClient{fingerprint: fp, api: api, endpoints: map[string]idp.Endpoint{}}
+	t.tenants[key] = &tenantClient{fingerprint: fp, api: api, endpoints: map[string]idp.Endpoint{}, users: map[string]recentUser{}}
 	return api, nil
 }
 
@@ -144,4 +155,34 @@ func (t *TenantClients) ForgetEndpoint(key types.NamespacedName, connection stri
 		delete(c.endpoints, connection)
 		c.mu.Unlock()
 	}
+}
+
+// GetUser reads a user through the tenant's client, answering from a read younger than
+// RecentUserTTL unless fresh is set (after the IdP rejected a refresh token, only a new read helps).
+func (t *TenantClients) GetUser(ctx context.Context, key types.NamespacedName, id string, now time.Time, fresh bool) (*auth0.User, error) {
+	c := t.get(key)
+	if c == nil {
+		return nil, fmt.Errorf("no client for tenant %s", key)
+	}
+	if !fresh {
+		c.mu.Lock()
+		r, ok := c.users[id]
+		c.mu.Unlock()
+		if ok && now.Sub(r.at) < RecentUserTTL {
+			return r.user, nil
+		}
+	}
+	u, err := c.api.GetUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, r := range c.users { // sweep, so the map holds only recent reads
+		if now.Sub(r.at) >= RecentUserTTL {
+			delete(c.users, k)
+		}
+	}
+	c.users[id] = recentUser{user: u, at: now}
+	return u, nil
 }

@@ -1,0 +1,191 @@
+package controller
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+)
+
+// readObjects decodes every document of a YAML file.
+func readObjects(path string) []*unstructured.Unstructured {
+	GinkgoHelper()
+	raw, err := os.ReadFile(path)
+	Expect(err).NotTo(HaveOccurred())
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	var out []*unstructured.Unstructured
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+			return out
+		} else {
+			Expect(err).NotTo(HaveOccurred(), path)
+		}
+		if len(u.Object) > 0 {
+			out = append(out, u)
+		}
+	}
+}
+
+func nestedString(u *unstructured.Unstructured, fields ...string) string {
+	GinkgoHelper()
+	v, found, err := unstructured.NestedString(u.Object, fields...)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(found).To(BeTrue(), strings.Join(fields, "."))
+	return v
+}
+
+func nestedInt(u *unstructured.Unstructured, fields ...string) int64 {
+	GinkgoHelper()
+	v, found, err := unstructured.NestedInt64(u.Object, fields...)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(found).To(BeTrue(), strings.Join(fields, "."))
+	return v
+}
+
+// validBinding is a minimal valid IdPTokenBinding as YAML; cases below break one rule each.
+const validBinding = `
+apiVersion: auth.idptoken.dev/v1alpha1
+kind: IdPTokenBinding
+metadata: {name: b}
+spec:
+  tenantRef: {name: prod}
+  user: {id: "google-oauth2|1"}
+  secret: {name: b-token}
+`
+
+const validTenant = `
+apiVersion: auth.idptoken.dev/v1alpha1
+kind: Auth0Tenant
+metadata: {name: t}
+spec:
+  domain: example.us.auth0.com
+  credentialsSecretRef: {name: m2m}
+`
+
+// mutate parses base, applies edits (dotted path → value; nil deletes) and returns the object.
+func mutate(base string, edits map[string]any) *unstructured.Unstructured {
+	GinkgoHelper()
+	u := &unstructured.Unstructured{}
+	Expect(yaml.Unmarshal([]byte(base), &u.Object)).To(Succeed())
+	for path, v := range edits {
+		fields := strings.Split(path, ".")
+		if v == nil {
+			unstructured.RemoveNestedField(u.Object, fields...)
+			continue
+		}
+		Expect(unstructured.SetNestedField(u.Object, v, fields...)).To(Succeed())
+	}
+	return u
+}
+
+var _ = Describe("Admission", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	create := func(u *unstructured.Unstructured) error {
+		u.SetNamespace(ns)
+		return k8s.Create(suiteCtx, u, client.DryRunAll)
+	}
+
+	It("accepts every sample in config/samples", func() {
+		files, err := filepath.Glob(filepath.Join(repoRoot(), "config", "samples", "*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(files).NotTo(BeEmpty())
+		n := 0
+		for _, f := range files {
+			if filepath.Base(f) == "kustomization.yaml" {
+				continue
+			}
+			for _, u := range readObjects(f) {
+				u.SetNamespace(ns)
+				Expect(k8s.Create(suiteCtx, u)).To(Succeed(), "%s: %s/%s", filepath.Base(f), u.GetKind(), u.GetName())
+				n++
+			}
+		}
+		Expect(n).To(BeNumerically(">=", 5))
+	})
+
+	It("defaults what the design says", func() {
+		u := mutate(validBinding, nil)
+		Expect(create(u)).To(Succeed())
+		Expect(nestedString(u, "spec", "tenantRef", "kind")).To(Equal("Auth0Tenant"))
+		Expect(nestedString(u, "spec", "secret", "type")).To(Equal("Opaque"))
+		Expect(nestedString(u, "spec", "deletionPolicy")).To(Equal("Delete"))
+		Expect(nestedString(u, "spec", "refresh", "fallbackInterval")).To(Equal("1h"))
+		t := mutate(validTenant, nil)
+		Expect(create(t)).To(Succeed())
+		Expect(nestedInt(t, "spec", "rateLimit", "requestsPerSecond")).To(BeEquivalentTo(2))
+		Expect(nestedInt(t, "spec", "rateLimit", "burst")).To(BeEquivalentTo(2))
+		Expect(nestedString(t, "spec", "credentialsSecretRef", "clientIDKey")).To(Equal("client_id"))
+	})
+
+	DescribeTable("rejects an invalid IdPTokenBinding with an actionable message",
+		func(edits map[string]any, message string) {
+			err := create(mutate(validBinding, edits))
+			Expect(err).To(HaveOccurred())
+			Expect(err.Error()).To(ContainSubstring(message))
+		},
+		Entry("neither user nor connection", map[string]any{"spec.user": nil},
+			"exactly one of spec.user or spec.connection must be set"),
+		Entry("both user and connection", map[string]any{"spec.connection": map[string]any{"id": "con_1"}},
+			"exactly one of spec.user or spec.connection must be set"),
+		Entry("secret name not a DNS subdomain", map[string]any{"spec.secret.name": "Bad_Name"},
+			"spec.secret.name must be a DNS subdomain"),
+		Entry("secret name with a trailing dash", map[string]any{"spec.secret.name": "token-"},
+			"spec.secret.name must be a DNS subdomain"),
+		Entry("tokenURL over plain http", map[string]any{"spec.refresh.tokenURL": "http://idp.example.com/token"},
+			"spec.refresh.tokenURL must be an https:// URL"),
+		Entry("tokenURL not a URL", map[string]any{"spec.refresh.tokenURL": "idp.example.com/token"},
+			"spec.refresh.tokenURL must be an https:// URL"),
+		Entry("zero renewBefore", map[string]any{"spec.refresh.renewBefore": "0s"},
+			"spec.refresh.renewBefore must be a positive duration"),
+		Entry("negative renewBefore", map[string]any{"spec.refresh.renewBefore": "-5m"},
+			"spec.refresh.renewBefore must be a positive duration"),
+		Entry("renewBefore not a duration", map[string]any{"spec.refresh.renewBefore": "ten minutes"},
+			"spec.refresh.renewBefore must be a positive duration"),
+		Entry("zero fallbackInterval", map[string]any{"spec.refresh.fallbackInterval": "0m"},
+			"spec.refresh.fallbackInterval must be a positive duration"),
+		Entry("missing tenantRef.name", map[string]any{"spec.tenantRef.name": nil},
+			"spec.tenantRef.name: Required value"),
+		Entry("unknown tenant kind", map[string]any{"spec.tenantRef.kind": "Tenant"},
+			"spec.tenantRef.kind: Unsupported value"),
+		Entry("unknown deletion policy", map[string]any{"spec.deletionPolicy": "Orphan"},
+			"spec.deletionPolicy: Unsupported value"),
+	)
+
+	DescribeTable("rejects an invalid Auth0Tenant with an actionable message",
+		func(edits map[string]any, message string) {
+			err := create(mutate(validTenant, edits))
+			Expect(err).To(HaveOccurred())
+			Expect(err.Error()).To(ContainSubstring(message))
+		},
+		Entry("domain with a scheme", map[string]any{"spec.domain": "https://example.us.auth0.com"},
+			"spec.domain must be a host or host:port"),
+		Entry("domain with a path", map[string]any{"spec.domain": "example.us.auth0.com/api"},
+			"spec.domain must be a host or host:port"),
+		Entry("domain with an empty port", map[string]any{"spec.domain": "example.us.auth0.com:"},
+			"spec.domain must be a host or host:port"),
+		Entry("requestsPerSecond 0", map[string]any{"spec.rateLimit": map[string]any{"requestsPerSecond": int64(0)}},
+			"spec.rateLimit.requestsPerSecond must be at least 1"),
+		Entry("burst 0", map[string]any{"spec.rateLimit": map[string]any{"burst": int64(0)}},
+			"spec.rateLimit.burst must be at least 1"),
+		Entry("audience over http", map[string]any{"spec.audience": "http://example.us.auth0.com/api/v2/"},
+			"spec.audience must be an https:// URL"),
+		Entry("no credentials secret name", map[string]any{"spec.credentialsSecretRef.name": nil},
+			"spec.credentialsSecretRef.name: Required value"),
+	)
+
+	It("accepts a domain with a port, as the local simulator uses", func() {
+		Expect(create(mutate(validTenant, map[string]any{"spec.domain": "127.0.0.1:8443"}))).To(Succeed())
+	})
+})

@@ -1,0 +1,110 @@
+package controller
+
+import (
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+)
+
+var _ = Describe("Refresh", func() {
+	var ns string
+	BeforeEach(func() {
+		ns = newNamespace()
+		newTenant(ns, "prod")
+	})
+
+	It("renews before expiry over several cycles in every rotation mode, across a manager restart, without Auth0 reads or reused refresh tokens", func() {
+		modes := []string{"google", "microsoft", "github"} // none, rotate, strict
+		users := map[string]string{}
+		for _, m := range modes {
+			users[m] = newUser(m, true)
+			Expect(k8s.Create(suiteCtx, userBinding(ns, "cycle-"+m, "prod", users[m], ""))).To(Succeed())
+		}
+		for _, m := range modes {
+			waitReady(ns, "cycle-"+m)
+		}
+		start := sim.Stats()
+
+		seen := map[string]map[string]bool{}
+		minRemaining := time.Duration(1<<62 - 1)
+		poll := func() {
+			for _, m := range modes {
+				s, err := getSecret(ns, "cycle-"+m+"-token")
+				Expect(err).NotTo(HaveOccurred())
+				tok := string(s.Data["access_token"])
+				exp, ok := sim.AccessTokenValid(tok)
+				Expect(ok).To(BeTrue(), "Secret cycle-%s-token holds an expired or unknown token", m)
+				minRemaining = min(minRemaining, time.Until(exp))
+				if seen[m] == nil {
+					seen[m] = map[string]bool{}
+				}
+				seen[m][tok] = true
+				b := getBinding(ns, "cycle-"+m)
+				Expect(readyReason(b.Status.Conditions)).To(Equal("True/"+authv1alpha1.ReasonSynced), "binding cycle-%s", m)
+			}
+		}
+		deadline := time.Now().Add(3*idpLifetime + 5*time.Second)
+		restarted := false
+		for time.Now().Before(deadline) {
+			poll()
+			if !restarted && time.Now().After(deadline.Add(-2*idpLifetime)) {
+				By("restarting the manager mid-run")
+				stopManager()
+				startManager()
+				restarted = true
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		end := sim.Stats()
+		for _, m := range modes {
+			Expect(len(seen[m])).To(BeNumerically(">=", 3), "binding cycle-%s renewed only %d times", m, len(seen[m])-1)
+			Expect(end.UserReads[users[m]]-start.UserReads[users[m]]).To(BeZero(),
+				"identities with a refresh token must not cost Auth0 requests in steady state")
+			b := getBinding(ns, "cycle-"+m)
+			Expect(b.Status.ExpirySource).To(BeElementOf(authv1alpha1.ExpirySourceIdPResponse, authv1alpha1.ExpirySourceJWT))
+			Expect(b.Status.LastRefreshTime).NotTo(BeNil())
+		}
+		Expect(end.InvalidGrants - start.InvalidGrants).To(BeZero(), "a spent refresh token was sent again")
+		AddReportEntry("refresh cycles", fmt.Sprintf("lifetime %s, renewals per binding %d/%d/%d, minimum remaining lifetime in a Secret %s, IdP refreshes %v",
+			idpLifetime, len(seen["google"])-1, len(seen["microsoft"])-1, len(seen["github"])-1, minRemaining.Round(time.Second), end.IdPRefreshes))
+		GinkgoWriter.Printf("refresh cycles: minimum remaining lifetime of a token in a Secret: %s\n", minRemaining.Round(time.Second))
+		Expect(minRemaining).To(BeNumerically(">", 0))
+	})
+
+	It("turns Ready False TokenExpired when the IdP rejects the refresh token and Auth0 has nothing newer, and recovers after a new login", func() {
+		uid := newUser("github", true)
+		b := userBinding(ns, "dead", "prod", uid, "")
+		b.Spec.Refresh.FallbackInterval = &metav1.Duration{Duration: 2 * time.Second}
+		Expect(k8s.Create(suiteCtx, b)).To(Succeed())
+		waitReady(ns, "dead")
+
+		By("revoking the refresh token the operator holds, as a user or admin would at the IdP")
+		state, err := getSecret(ns, "dead.idptoken-state")
+		Expect(err).NotTo(HaveOccurred())
+		state.Data["refresh_token"] = []byte("sim_rt_revoked")
+		Expect(k8s.Update(suiteCtx, state)).To(Succeed())
+
+		Eventually(func(g Gomega) {
+			b := getBinding(ns, "dead")
+			g.Expect(readyReason(b.Status.Conditions)).To(Equal("False/" + authv1alpha1.ReasonTokenExpired))
+			g.Expect(readyMessage(b.Status.Conditions)).To(ContainSubstring("log in again"))
+		}).WithTimeout(2 * idpLifetime).WithPolling(time.Second).Should(Succeed())
+		Expect(eventReasons(ns, "dead")).To(ContainElement(authv1alpha1.ReasonTokenExpired))
+
+		By("the user logs in again: Auth0's new refresh token wins")
+		sim.Login(uid)
+		b = waitReady(ns, "dead")
+		s, err := getSecret(ns, "dead-token")
+		Expect(err).NotTo(HaveOccurred())
+		_, ok := sim.AccessTokenValid(string(s.Data["access_token"]))
+		Expect(ok).To(BeTrue())
+		state, err = getSecret(ns, "dead.idptoken-state")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(state.Data["refresh_token"])).NotTo(Equal("sim_rt_revoked"))
+	})
+})
