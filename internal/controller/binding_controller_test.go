@@ -297,7 +297,7 @@ var _ = Describe("IdPTokenBinding", func() {
 
 		t2 := &authv1alpha1.Auth0Tenant{
 			ObjectMeta: metav1.ObjectMeta{Name: "nocreds", Namespace: ns},
-			Spec: authv1alpha1.Auth0TenantSpec{Domain: sim.Domain(), CredentialsSecretRef: authv1alpha1.SecretKeysRef{Name: "absent"}},
+			Spec:       authv1alpha1.Auth0TenantSpec{Domain: sim.Domain(), CredentialsSecretRef: authv1alpha1.SecretKeysRef{Name: "absent"}},
 		}
 		Expect(k8s.Create(suiteCtx, t2)).To(Succeed())
 		Eventually(func(g Gomega) {
@@ -346,7 +346,7 @@ var _ = Describe("IdPTokenBinding", func() {
 		GinkgoWriter.Printf("economy: 20 bindings over 4 users: %d user reads, %d M2M tokens, %d connection reads\n",
 			reads, after.M2MTokensIssued-before.M2MTokensIssued, after.ConnectionReads-before.ConnectionReads)
 		Expect(reads).To(Equal(4))
-		Expect(after.M2MTokensIssued - before.M2MTokensIssued).To(BeZero(), "the tenant's token was minted before and is reused")
+		Expect(after.M2MTokensIssued-before.M2MTokensIssued).To(BeZero(), "the tenant's token was minted before and is reused")
 	})
 })
 

@@ -69,7 +69,7 @@ var _ = Describe("Refresh", func() {
 			Expect(b.Status.ExpirySource).To(BeElementOf(authv1alpha1.ExpirySourceIdPResponse, authv1alpha1.ExpirySourceJWT))
 			Expect(b.Status.LastRefreshTime).NotTo(BeNil())
 		}
-		Expect(end.InvalidGrants - start.InvalidGrants).To(BeZero(), "a spent refresh token was sent again")
+		Expect(end.InvalidGrants-start.InvalidGrants).To(BeZero(), "a spent refresh token was sent again")
 		AddReportEntry("refresh cycles", fmt.Sprintf("lifetime %s, renewals per binding %d/%d/%d, minimum remaining lifetime in a Secret %s, IdP refreshes %v",
 			idpLifetime, len(seen["google"])-1, len(seen["microsoft"])-1, len(seen["github"])-1, minRemaining.Round(time.Second), end.IdPRefreshes))
 		GinkgoWriter.Printf("refresh cycles: minimum remaining lifetime of a token in a Secret: %s\n", minRemaining.Round(time.Second))

@@ -1,0 +1,411 @@
+// Package auth0 is a small Auth0 Management API client: just the calls the
+// operator needs to read users' IdP tokens and connection settings, with a
+// shared M2M token, client- and server-side rate limiting, request
+// coalescing and typed errors that never contain secrets.
+package auth0
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
+)
+
+// errLimiterBurst cannot happen with a validated Config (Burst >= 1); it
+// exists so a future misconfiguration fails instead of spinning.
+var errLimiterBurst = errors.New("auth0: rate limiter burst is below 1")
+
+// Stats counts requests so tests and benchmarks can check how much traffic
+// the client really produced.
+type Stats struct {
+	// TokenRequests is the number of requests sent to /oauth/token.
+	TokenRequests int64
+	// APIRequests is the number of Management API requests actually sent.
+	APIRequests int64
+	// RateLimited is the number of 429 responses received (from either API).
+	RateLimited int64
+}
+
+type counters struct {
+	tokenRequests, apiRequests, rateLimited atomic.Int64
+}
+
+// Client talks to one Auth0 tenant. It is safe for concurrent use and meant
+// to be shared by every reconcile for that tenant, so that the M2M token,
+// rate limits and coalescing are shared too.
+type Client struct {
+	cfg     Config
+	baseURL string
+	http    *http.Client
+	limiter *rate.Limiter
+	tokens  *tokenCache
+	flights singleflight.Group
+	stats   counters
+
+	holdMu sync.Mutex
+	hold   time.Time // no request is sent before this (server rate limit)
+
+	// flightWaiters counts callers attached to an in-flight request; tests
+	// use it to know every caller has joined before releasing the server.
+	flightWaiters atomic.Int64
+}
+
+// NewClient validates cfg, applies defaults and builds the client. No network
+// traffic happens until the first call.
+func NewClient(cfg Config) (*Client, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	hc, err := newHTTPClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		cfg:     cfg,
+		baseURL: "https://" + cfg.Domain,
+		http:    hc,
+		limiter: rate.NewLimiter(cfg.limit(), cfg.Burst),
+	}
+	cc := &clientcredentials.Config{
+		ClientID:       cfg.ClientID,
+		ClientSecret:   cfg.ClientSecret,
+		TokenURL:       c.baseURL + tokenPath,
+		EndpointParams: url.Values{"audience": {cfg.Audience}},
+		// Explicit style: auto-detection would send the secret twice on failure.
+		AuthStyle: oauth2.AuthStyleInParams,
+	}
+	c.tokens = newTokenCache(&m2mSource{
+		conf:  cc,
+		ctx:   context.WithValue(context.Background(), oauth2.HTTPClient, hc),
+		stats: &c.stats,
+		clk:   cfg.Clock,
+	})
+	return c, nil
+}
+
+// HTTPClient returns the tenant's TLS-configured client (CA bundle, timeout)
+// so IdP token calls for this tenant trust the same roots. Do not modify it.
+func (c *Client) HTTPClient() *http.Client { return c.http }
+
+// Stats returns a snapshot of the request counters.
+func (c *Client) Stats() Stats {
+	return Stats{
+		TokenRequests: c.stats.tokenRequests.Load(),
+		APIRequests:   c.stats.apiRequests.Load(),
+		RateLimited:   c.stats.rateLimited.Load(),
+	}
+}
+
+// Authenticate obtains (or reuses) the M2M token and returns the scopes Auth0
+// granted it, so callers can report a missing scope before using the API.
+func (c *Client) Authenticate(ctx context.Context) ([]string, error) {
+	tok, _, err := c.tokens.token(ctx)
+	if err != nil {
+		return nil, wrapCtx(http.MethodPost, tokenPath, err)
+	}
+	return grantedScopes(tok), nil
+}
+
+// userFields limits the user read to what the operator needs, keeping the
+// response (and what passes through memory) small.
+const userFields = "user_id,identities,last_login"
+
+// GetUser reads a user with its identities and IdP tokens (needs the
+// read:users and read:user_idp_tokens scopes).
+func (c *Client) GetUser(ctx context.Context, id string) (*User, error) {
+	if id == "" {
+		return nil, errors.New("auth0: GetUser: empty user id")
+	}
+	req := request{
+		method:  http.MethodGet,
+		path:    "/api/v2/users/" + url.PathEscape(id),
+		display: "/api/v2/users/" + id,
+		query:   url.Values{"fields": {userFields}, "include_fields": {"true"}},
+	}
+	body, err := c.get(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	u, err := parseUser(body)
+	if err != nil {
+		return nil, req.badResponse(http.StatusOK, err)
+	}
+	return u, nil
+}
+
+// GetConnection reads a connection by id (needs read:connections).
+func (c *Client) GetConnection(ctx context.Context, id string) (*Connection, error) {
+	if id == "" {
+		return nil, errors.New("auth0: GetConnection: empty connection id")
+	}
+	req := request{
+		method:  http.MethodGet,
+		path:    "/api/v2/connections/" + url.PathEscape(id),
+		display: "/api/v2/connections/" + id,
+	}
+	body, err := c.get(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := parseConnection(body)
+	if err != nil {
+		return nil, req.badResponse(http.StatusOK, err)
+	}
+	return conn, nil
+}
+
+// GetConnectionByName finds the connection with exactly this name. Auth0
+// answers an unknown name with an empty list, which is reported as a
+// NotFound APIError so callers handle both lookups alike.
+func (c *Client) GetConnectionByName(ctx context.Context, name string) (*Connection, error) {
+	if name == "" {
+		return nil, errors.New("auth0: GetConnectionByName: empty connection name")
+	}
+	req := request{
+		method:  http.MethodGet,
+		path:    "/api/v2/connections",
+		display: "/api/v2/connections?name=" + name,
+		query:   url.Values{"name": {name}},
+	}
+	body, err := c.get(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	list, err := parseConnectionList(body)
+	if err != nil {
+		return nil, req.badResponse(http.StatusOK, err)
+	}
+	for i := range list {
+		if list[i].Name == name {
+			return &list[i], nil
+		}
+	}
+	return nil, &APIError{
+		StatusCode: http.StatusNotFound,
+		Kind:       NotFound,
+		Code:       "inexistent_connection",
+		Message:    fmt.Sprintf("no connection named %q", name),
+		Method:     req.method,
+		Path:       req.display,
+	}
+}
+
+// request is one Management API read.
+type request struct {
+	method  string
+	path    string // escaped, as sent
+	display string // unescaped, for errors
+	query   url.Values
+}
+
+func (r request) url(base string) string {
+	if len(r.query) == 0 {
+		return base + r.path
+	}
+	return base + r.path + "?" + r.query.Encode()
+}
+
+// key identifies identical reads for coalescing.
+func (r request) key() string { return r.method + " " + r.url("") }
+
+func (r request) badResponse(status int, cause error) *APIError {
+	return &APIError{StatusCode: status, Kind: BadResponse, Method: r.method, Path: r.display, Err: cause}
+}
+
+// leaderGoneError marks a coalesced request that failed only because the
+// caller that started it went away; other callers retry instead of failing.
+type leaderGoneError struct{ err error }
+
+func (e *leaderGoneError) Error() string { return e.err.Error() }
+func (e *leaderGoneError) Unwrap() error { return e.err }
+
+// get coalesces identical concurrent reads into one HTTP request. The shared
+// result is the raw body, which nobody mutates; every caller parses its own
+// copy, so callers never share slices or pointers.
+func (c *Client) get(ctx context.Context, req request) ([]byte, error) {
+	for {
+		ch := c.flights.DoChan(req.key(), func() (any, error) {
+			body, err := c.send(ctx, req)
+			if err != nil && ctx.Err() != nil {
+				return nil, &leaderGoneError{err: err}
+			}
+			return body, err
+		})
+		res, err := c.awaitFlight(ctx, ch)
+		if err != nil {
+			return nil, wrapCtx(req.method, req.display, err)
+		}
+		var gone *leaderGoneError
+		if errors.As(res.Err, &gone) {
+			if ctx.Err() == nil {
+				continue // someone else's cancellation: try again ourselves
+			}
+			return nil, wrapCtx(req.method, req.display, ctx.Err())
+		}
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		body, _ := res.Val.([]byte)
+		return body, nil
+	}
+}
+
+func (c *Client) awaitFlight(ctx context.Context, ch <-chan singleflight.Result) (singleflight.Result, error) {
+	c.flightWaiters.Add(1)
+	defer c.flightWaiters.Add(-1)
+	select {
+	case <-ctx.Done():
+		return singleflight.Result{}, ctx.Err()
+	case res := <-ch:
+		return res, nil
+	}
+}
+
+// wrapCtx reports a cancelled or expired caller context. These are the
+// caller's own doing, so they are plain errors rather than APIErrors.
+func wrapCtx(method, path string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if _, isAPI := kindOf(err); !isAPI {
+			return fmt.Errorf("auth0: %s %s: %w", method, path, err)
+		}
+	}
+	return err
+}
+
+// send performs one logical read: wait for server holds and the client-side
+// limiter, send, and resend after a 429 while attempts and MaxRateLimitWait
+// allow. 5xx are returned as they are; the controller decides on backoff.
+func (c *Client) send(ctx context.Context, req request) ([]byte, error) {
+	var waited time.Duration
+	var last *APIError
+	for attempt := 1; ; attempt++ {
+		if err := c.awaitHold(ctx, req, &waited, last); err != nil {
+			return nil, err
+		}
+		if err := c.awaitLimiter(ctx); err != nil {
+			return nil, err
+		}
+		body, err := c.attempt(ctx, req)
+		if err == nil {
+			return body, nil
+		}
+		apiErr, ok := kindOf(err)
+		if !ok || apiErr.Kind != RateLimited || apiErr.StatusCode != http.StatusTooManyRequests || attempt >= maxAttempts {
+			return nil, err
+		}
+		last = apiErr
+	}
+}
+
+// attempt sends the request once with the shared M2M token.
+func (c *Client) attempt(ctx context.Context, req request) ([]byte, error) {
+	tok, gen, err := c.tokens.token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	httpReq, err := http.NewRequestWithContext(ctx, req.method, req.url(c.baseURL), nil)
+	if err != nil {
+		return nil, req.badRequest(err)
+	}
+	tok.SetAuthHeader(httpReq)
+	httpReq.Header.Set("Accept", "application/json")
+	httpReq.Header.Set("User-Agent", c.cfg.UserAgent)
+
+	c.stats.apiRequests.Add(1)
+	resp, err := c.http.Do(httpReq)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, req.networkError(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	c.observeRateLimit(resp.Header)
+
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
+		// The token may have been revoked or the signing key rotated: drop
+		// it so the next call fetches a new one. Not retried here, so a
+		// persistently rejected client cannot loop on /oauth/token.
+		c.tokens.invalidate(gen)
+	case http.StatusTooManyRequests:
+		c.stats.rateLimited.Add(1)
+		wait := retryAfter(resp.Header, c.cfg.Clock.Now())
+		c.holdUntil(c.cfg.Clock.Now().Add(wait))
+		body, _ := readLimited(resp.Body, c.cfg.MaxResponseBytes)
+		apiErr := newStatusError(req.method, req.display, resp.StatusCode, body)
+		apiErr.RetryAfter = wait
+		return nil, apiErr
+	}
+	return c.readResponse(ctx, req, resp)
+}
+
+func (c *Client) readResponse(ctx context.Context, req request, resp *http.Response) ([]byte, error) {
+	body, err := readLimited(resp.Body, c.cfg.MaxResponseBytes)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// A failed or oversize read only costs us the error's message.
+		return nil, newStatusError(req.method, req.display, resp.StatusCode, body)
+	}
+	switch {
+	case errors.Is(err, errTooLarge):
+		return nil, req.badResponse(resp.StatusCode, fmt.Errorf("response body exceeds %d bytes", c.cfg.MaxResponseBytes))
+	case err != nil:
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, req.networkError(err)
+	}
+	if !isJSON(resp.Header.Get("Content-Type")) {
+		mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		return nil, req.badResponse(resp.StatusCode, fmt.Errorf("unexpected content type %q", sanitize(mt, 64)))
+	}
+	return body, nil
+}
+
+func (r request) networkError(err error) *APIError {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // the URL is already in Path
+	}
+	return &APIError{Kind: Network, Method: r.method, Path: r.display, Err: err}
+}
+
+func (r request) badRequest(err error) *APIError {
+	return &APIError{Kind: BadRequest, Method: r.method, Path: r.display, Err: err}
+}
+
+var errTooLarge = errors.New("response body too large")
+
+// readLimited reads at most limit bytes; one byte more means the body is too
+// large, which is an error rather than a silently truncated document.
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, errTooLarge
+	}
+	return b, nil
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}

@@ -1,0 +1,150 @@
+package auth0
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+	"k8s.io/utils/clock"
+)
+
+// Defaults chosen to stay well inside Auth0's Management API limits (2 rps on
+// free tenants) while keeping reconciles responsive.
+const (
+	DefaultRequestsPerSecond = 2
+	DefaultBurst             = 2
+	DefaultTimeout           = 10 * time.Second
+	DefaultMaxResponseBytes  = 1 << 20
+	DefaultMaxRateLimitWait  = 30 * time.Second
+	DefaultUserAgent         = "idptoken-operator"
+)
+
+// Config describes one Auth0 tenant and how politely to talk to it.
+// Zero values select the documented defaults.
+type Config struct {
+	// Domain is the tenant host, optionally with a port ("example.eu.auth0.com").
+	// The client always uses HTTPS; a scheme or path is rejected.
+	Domain string
+	// Audience of the M2M token; default "https://<Domain>/api/v2/".
+	Audience     string
+	ClientID     string
+	ClientSecret string
+	// CABundle is optional PEM added to the system roots for every HTTPS call
+	// made with this tenant's client, including IdP calls via HTTPClient.
+	CABundle []byte
+	// RequestsPerSecond and Burst configure the client-side token bucket every
+	// Management API request waits on. +Inf disables it.
+	RequestsPerSecond float64
+	Burst             int
+	// Timeout bounds each HTTP request.
+	Timeout time.Duration
+	// MaxResponseBytes bounds every response body; larger bodies are an error,
+	// never a partial parse.
+	MaxResponseBytes int64
+	// MaxRateLimitWait bounds how long one call waits on server-side rate
+	// limits before returning a RateLimited error.
+	MaxRateLimitWait time.Duration
+	// Clock drives every wait, so tests can use a fake clock.
+	Clock     clock.Clock
+	UserAgent string
+}
+
+// withDefaults validates cfg and fills in defaults. Errors name the field,
+// never its value, as the value may be a secret.
+func (cfg Config) withDefaults() (Config, error) {
+	if err := validateDomain(cfg.Domain); err != nil {
+		return cfg, err
+	}
+	if cfg.ClientID == "" {
+		return cfg, errors.New("auth0: config: ClientID is empty")
+	}
+	if cfg.ClientSecret == "" {
+		return cfg, errors.New("auth0: config: ClientSecret is empty")
+	}
+	if math.IsNaN(cfg.RequestsPerSecond) || cfg.RequestsPerSecond < 0 {
+		return cfg, errors.New("auth0: config: RequestsPerSecond must be positive")
+	}
+	if cfg.Burst < 0 || cfg.Timeout < 0 || cfg.MaxResponseBytes < 0 || cfg.MaxRateLimitWait < 0 {
+		return cfg, errors.New("auth0: config: Burst, Timeout, MaxResponseBytes and MaxRateLimitWait must not be negative")
+	}
+	if cfg.Audience == "" {
+		cfg.Audience = "https://" + cfg.Domain + "/api/v2/"
+	}
+	if cfg.RequestsPerSecond == 0 {
+		cfg.RequestsPerSecond = DefaultRequestsPerSecond
+	}
+	if cfg.Burst == 0 {
+		cfg.Burst = DefaultBurst
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxResponseBytes == 0 {
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if cfg.MaxRateLimitWait == 0 {
+		cfg.MaxRateLimitWait = DefaultMaxRateLimitWait
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = DefaultUserAgent
+	}
+	return cfg, nil
+}
+
+// validateDomain insists on a bare host[:port] so that a typo such as
+// "https://tenant.auth0.com/" fails loudly instead of producing odd URLs.
+func validateDomain(domain string) error {
+	if domain == "" {
+		return errors.New("auth0: config: Domain is empty")
+	}
+	if strings.ContainsAny(domain, "/?#@ \t\r\n\\") {
+		return fmt.Errorf("auth0: config: Domain %q must be a host or host:port without scheme or path", domain)
+	}
+	u, err := url.Parse("https://" + domain)
+	if err != nil || u.Host != domain || u.Hostname() == "" {
+		return fmt.Errorf("auth0: config: Domain %q is not a valid host or host:port", domain)
+	}
+	return nil
+}
+
+// limit converts RequestsPerSecond to a rate.Limit, mapping +Inf to rate.Inf.
+func (cfg Config) limit() rate.Limit {
+	if math.IsInf(cfg.RequestsPerSecond, 1) {
+		return rate.Inf
+	}
+	return rate.Limit(cfg.RequestsPerSecond)
+}
+
+// newHTTPClient builds the tenant's HTTP client: the default transport's
+// proxy and pooling behaviour, TLS 1.2+, the system roots plus CABundle,
+// and a per-request timeout.
+func newHTTPClient(cfg Config) (*http.Client, error) {
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if len(cfg.CABundle) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(cfg.CABundle) {
+			return nil, errors.New("auth0: config: CABundle contains no valid PEM certificate")
+		}
+		tlsConfig.RootCAs = pool
+	}
+	base, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return nil, errors.New("auth0: http.DefaultTransport is not an *http.Transport")
+	}
+	transport := base.Clone()
+	transport.TLSClientConfig = tlsConfig
+	return &http.Client{Transport: transport, Timeout: cfg.Timeout}, nil
+}

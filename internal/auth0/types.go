@@ -1,0 +1,402 @@
+package auth0
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// User is the part of an Auth0 user the operator needs: who it is, when it
+// last logged in (a new login means Auth0 holds fresh IdP tokens), and its
+// linked identities with their IdP tokens.
+//
+// User holds secrets, so its String, GoString and Format methods redact them;
+// json.Marshal does NOT redact, so never marshal a User into logs.
+type User struct {
+	UserID     string
+	LastLogin  *time.Time // nil when absent or not a valid timestamp
+	Identities []Identity
+}
+
+// Identity is one IdP identity linked to an Auth0 user, with the tokens Auth0
+// obtained from that IdP (present only with the read:user_idp_tokens scope).
+type Identity struct {
+	Connection string
+	Provider   string
+	// UserID is the IdP's id for the user. Auth0 returns a JSON number for
+	// some providers (GitHub) and a string for others; it is always a string here.
+	UserID            string
+	IsSocial          bool
+	AccessToken       string
+	AccessTokenSecret string
+	RefreshToken      string
+	ExpiresIn         int64 // seconds, 0 when absent
+}
+
+// Connection is an Auth0 connection; its options hold the OAuth client the
+// operator needs to refresh tokens at the IdP.
+type Connection struct {
+	ID       string
+	Name     string
+	Strategy string
+	Options  ConnectionOptions
+}
+
+// ConnectionOptions is the subset of a connection's options used to find and
+// authenticate to the IdP's token endpoint.
+type ConnectionOptions struct {
+	ClientID     string
+	ClientSecret string
+	// TokenURL is options.tokenURL of strategy "oauth2" connections.
+	TokenURL string
+	// TenantDomain is options.tenant_domain of strategy "waad" connections.
+	TenantDomain      string
+	AdminAccessToken  string
+	AdminRefreshToken string
+	// AdminAccessTokenExpiresAt is options.admin_access_token_expiresin which,
+	// despite its name, is an absolute ISO 8601 time. nil when absent or
+	// unparseable: it is advisory and must not make the connection unreadable.
+	AdminAccessTokenExpiresAt *time.Time
+}
+
+// redacted shows whether a secret is set without showing it.
+func redacted(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return "<redacted>"
+}
+
+// writeRedacted implements fmt.Formatter for the secret-holding types so that
+// every verb, including %+v and %#v, goes through the redacting String form.
+func writeRedacted(f fmt.State, verb rune, typeName, s string) {
+	switch {
+	case verb == 'v' && f.Flag('#'):
+		_, _ = io.WriteString(f, typeName+s)
+	case verb == 'q':
+		_, _ = fmt.Fprintf(f, "%q", s)
+	default:
+		_, _ = io.WriteString(f, s)
+	}
+}
+
+// String renders the identity with its tokens redacted.
+func (i Identity) String() string {
+	return fmt.Sprintf("{Connection:%s Provider:%s UserID:%s IsSocial:%t AccessToken:%s AccessTokenSecret:%s RefreshToken:%s ExpiresIn:%d}",
+		i.Connection, i.Provider, i.UserID, i.IsSocial,
+		redacted(i.AccessToken), redacted(i.AccessTokenSecret), redacted(i.RefreshToken), i.ExpiresIn)
+}
+
+// GoString keeps %#v from bypassing redaction.
+func (i Identity) GoString() string { return "auth0.Identity" + i.String() }
+
+// Format keeps every fmt verb from bypassing redaction.
+func (i Identity) Format(f fmt.State, verb rune) {
+	writeRedacted(f, verb, "auth0.Identity", i.String())
+}
+
+// String renders the user with identity tokens redacted.
+func (u User) String() string {
+	var b strings.Builder
+	b.WriteString("{UserID:")
+	b.WriteString(u.UserID)
+	b.WriteString(" LastLogin:")
+	if u.LastLogin != nil {
+		b.WriteString(u.LastLogin.UTC().Format(time.RFC3339))
+	} else {
+		b.WriteString("<nil>")
+	}
+	b.WriteString(" Identities:[")
+	for n, id := range u.Identities {
+		if n > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(id.String())
+	}
+	b.WriteString("]}")
+	return b.String()
+}
+
+// GoString keeps %#v from bypassing redaction.
+func (u User) GoString() string { return "auth0.User" + u.String() }
+
+// Format keeps every fmt verb from bypassing redaction.
+func (u User) Format(f fmt.State, verb rune) { writeRedacted(f, verb, "auth0.User", u.String()) }
+
+// String renders the options with the client secret and admin tokens redacted.
+func (o ConnectionOptions) String() string {
+	exp := "<nil>"
+	if o.AdminAccessTokenExpiresAt != nil {
+		exp = o.AdminAccessTokenExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("{ClientID:%s ClientSecret:%s TokenURL:%s TenantDomain:%s AdminAccessToken:%s AdminRefreshToken:%s AdminAccessTokenExpiresAt:%s}",
+		o.ClientID, redacted(o.ClientSecret), o.TokenURL, o.TenantDomain,
+		redacted(o.AdminAccessToken), redacted(o.AdminRefreshToken), exp)
+}
+
+// GoString keeps %#v from bypassing redaction.
+func (o ConnectionOptions) GoString() string { return "auth0.ConnectionOptions" + o.String() }
+
+// Format keeps every fmt verb from bypassing redaction.
+func (o ConnectionOptions) Format(f fmt.State, verb rune) {
+	writeRedacted(f, verb, "auth0.ConnectionOptions", o.String())
+}
+
+// String renders the connection with secrets in its options redacted.
+func (c Connection) String() string {
+	return fmt.Sprintf("{ID:%s Name:%s Strategy:%s Options:%s}", c.ID, c.Name, c.Strategy, c.Options.String())
+}
+
+// GoString keeps %#v from bypassing redaction.
+func (c Connection) GoString() string { return "auth0.Connection" + c.String() }
+
+// Format keeps every fmt verb from bypassing redaction.
+func (c Connection) Format(f fmt.State, verb rune) {
+	writeRedacted(f, verb, "auth0.Connection", c.String())
+}
+
+// Errors of the lenient field decoders; they carry no input bytes.
+var (
+	errNotStringOrNumber = errors.New("an id is neither a string nor a number")
+	errNotSeconds        = errors.New("expires_in is not a whole, non-negative number of seconds")
+)
+
+// flexString accepts a JSON string or number (kept as its literal digits, so
+// large ids lose no precision) because Auth0 returns identity user_ids as
+// numbers for some providers and strings for others.
+type flexString string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *flexString) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case string(b) == "null":
+		*s = ""
+		return nil
+	case len(b) > 0 && b[0] == '"':
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		*s = flexString(v)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return errNotStringOrNumber
+	}
+	*s = flexString(n.String())
+	return nil
+}
+
+// flexSeconds accepts a non-negative whole number of seconds as a JSON number
+// (integral floats included) or numeric string, because expires_in is not
+// consistently typed across providers.
+type flexSeconds int64
+
+// maxSeconds bounds expires_in to a century so later Duration arithmetic
+// (seconds * time.Second) cannot overflow.
+const maxSeconds = 100 * 366 * 24 * 3600
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *flexSeconds) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		*s = 0
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var v string
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		if v == "" {
+			*s = 0
+			return nil
+		}
+		b = []byte(v)
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > maxSeconds || f != math.Trunc(f) {
+		return errNotSeconds
+	}
+	*s = flexSeconds(f)
+	return nil
+}
+
+type userJSON struct {
+	UserID     flexString     `json:"user_id"`
+	LastLogin  *string        `json:"last_login"`
+	Identities []identityJSON `json:"identities"`
+}
+
+type identityJSON struct {
+	Connection        string      `json:"connection"`
+	Provider          string      `json:"provider"`
+	UserID            flexString  `json:"user_id"`
+	IsSocial          bool        `json:"isSocial"`
+	AccessToken       string      `json:"access_token"`
+	AccessTokenSecret string      `json:"access_token_secret"`
+	RefreshToken      string      `json:"refresh_token"`
+	ExpiresIn         flexSeconds `json:"expires_in"`
+}
+
+// parseUser decodes a Management API user. Errors name fields, never values,
+// because the body carries tokens.
+func parseUser(body []byte) (*User, error) {
+	var uj userJSON
+	if err := json.Unmarshal(body, &uj); err != nil {
+		return nil, describeJSONError("user", err)
+	}
+	if uj.UserID == "" {
+		return nil, errors.New("user has no user_id")
+	}
+	u := &User{UserID: string(uj.UserID), LastLogin: parseISO8601(uj.LastLogin)}
+	if len(uj.Identities) > 0 {
+		u.Identities = make([]Identity, 0, len(uj.Identities))
+	}
+	for _, ij := range uj.Identities {
+		u.Identities = append(u.Identities, Identity{
+			Connection:        ij.Connection,
+			Provider:          ij.Provider,
+			UserID:            string(ij.UserID),
+			IsSocial:          ij.IsSocial,
+			AccessToken:       ij.AccessToken,
+			AccessTokenSecret: ij.AccessTokenSecret,
+			RefreshToken:      ij.RefreshToken,
+			ExpiresIn:         int64(ij.ExpiresIn),
+		})
+	}
+	return u, nil
+}
+
+type connectionJSON struct {
+	ID       string                 `json:"id"`
+	Name     string                 `json:"name"`
+	Strategy string                 `json:"strategy"`
+	Options  *connectionOptionsJSON `json:"options"`
+}
+
+type connectionOptionsJSON struct {
+	ClientID          string          `json:"client_id"`
+	ClientSecret      string          `json:"client_secret"`
+	TokenURL          string          `json:"tokenURL"`
+	TenantDomain      string          `json:"tenant_domain"`
+	AdminAccessToken  string          `json:"admin_access_token"`
+	AdminRefreshToken string          `json:"admin_refresh_token"`
+	AdminExpiresIn    json.RawMessage `json:"admin_access_token_expiresin"`
+}
+
+func (cj *connectionJSON) toConnection() (Connection, error) {
+	if cj.ID == "" {
+		return Connection{}, errors.New("connection has no id")
+	}
+	c := Connection{ID: cj.ID, Name: cj.Name, Strategy: cj.Strategy}
+	if o := cj.Options; o != nil {
+		c.Options = ConnectionOptions{
+			ClientID:          o.ClientID,
+			ClientSecret:      o.ClientSecret,
+			TokenURL:          o.TokenURL,
+			TenantDomain:      o.TenantDomain,
+			AdminAccessToken:  o.AdminAccessToken,
+			AdminRefreshToken: o.AdminRefreshToken,
+		}
+		var s *string
+		if err := json.Unmarshal(o.AdminExpiresIn, &s); err == nil {
+			c.Options.AdminAccessTokenExpiresAt = parseISO8601(s)
+		}
+	}
+	return c, nil
+}
+
+// parseConnection decodes a single Management API connection.
+func parseConnection(body []byte) (*Connection, error) {
+	var cj connectionJSON
+	if err := json.Unmarshal(body, &cj); err != nil {
+		return nil, describeJSONError("connection", err)
+	}
+	c, err := cj.toConnection()
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// parseConnectionList decodes GET /api/v2/connections, which is a JSON array,
+// or {"connections":[...]} when include_totals is in effect.
+func parseConnectionList(body []byte) ([]Connection, error) {
+	var list []connectionJSON
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		var page struct {
+			Connections *[]connectionJSON `json:"connections"`
+		}
+		if err := json.Unmarshal(trimmed, &page); err != nil {
+			return nil, describeJSONError("connection list", err)
+		}
+		if page.Connections == nil {
+			return nil, errors.New("connection list object has no connections field")
+		}
+		list = *page.Connections
+	} else if err := json.Unmarshal(trimmed, &list); err != nil {
+		return nil, describeJSONError("connection list", err)
+	}
+	out := make([]Connection, 0, len(list))
+	for i := range list {
+		c, err := list[i].toConnection()
+		if err != nil {
+			return nil, fmt.Errorf("connection list entry %d: %w", i, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// iso8601Layouts are the shapes Auth0 has been seen to use, most likely first;
+// layouts without a zone are taken as UTC.
+var iso8601Layouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05.999999999",
+}
+
+// parseISO8601 returns nil for absent, empty or unparseable timestamps.
+func parseISO8601(s *string) *time.Time {
+	if s == nil || *s == "" {
+		return nil
+	}
+	for _, layout := range iso8601Layouts {
+		if t, err := time.Parse(layout, *s); err == nil {
+			t = t.UTC()
+			return &t
+		}
+	}
+	return nil
+}
+
+// describeJSONError reduces a decoding error to its position and the field it
+// concerns. encoding/json's syntax errors can quote input bytes, and the input
+// here contains tokens, so the original message is not kept.
+func describeJSONError(what string, err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Errorf("decoding %s: invalid JSON at offset %d", what, syn.Offset)
+	case errors.As(err, &typ):
+		kind, _, _ := strings.Cut(typ.Value, " ") // "number 12" -> "number"
+		return fmt.Errorf("decoding %s: field %q has the wrong JSON type (%s)", what, typ.Field, kind)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("decoding %s: truncated JSON", what)
+	case errors.Is(err, errNotStringOrNumber), errors.Is(err, errNotSeconds):
+		return fmt.Errorf("decoding %s: %w", what, err)
+	default:
+		return fmt.Errorf("decoding %s: invalid value", what)
+	}
+}

@@ -1,0 +1,216 @@
+package auth0
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseUser(t *testing.T) {
+	tests := []struct {
+		name      string
+		body      string
+		wantErr   string
+		wantIDs   []string // identity user ids
+		wantLogin *time.Time
+		wantExp   int64 // first identity's ExpiresIn
+	}{
+		{name: "numeric and string ids", body: `{"user_id":"github|1","identities":[{"user_id":1234567},{"user_id":"abc"}]}`, wantIDs: []string{"1234567", "abc"}},
+		{name: "large numeric id keeps its digits", body: `{"user_id":"x","identities":[{"user_id":123456789012345678901234567890}]}`, wantIDs: []string{"123456789012345678901234567890"}},
+		{name: "null id", body: `{"user_id":"x","identities":[{"user_id":null}]}`, wantIDs: []string{""}},
+		{name: "boolean id", body: `{"user_id":"x","identities":[{"user_id":true}]}`, wantErr: "neither a string nor a number"},
+		{name: "numeric top-level id", body: `{"user_id":42}`, wantIDs: nil},
+		{name: "expires_in number", body: `{"user_id":"x","identities":[{"expires_in":3600}]}`, wantIDs: []string{""}, wantExp: 3600},
+		{name: "expires_in integral float", body: `{"user_id":"x","identities":[{"expires_in":3600.0}]}`, wantIDs: []string{""}, wantExp: 3600},
+		{name: "expires_in string", body: `{"user_id":"x","identities":[{"expires_in":"3600"}]}`, wantIDs: []string{""}, wantExp: 3600},
+		{name: "expires_in negative", body: `{"user_id":"x","identities":[{"expires_in":-1}]}`, wantErr: "expires_in"},
+		{name: "expires_in fraction", body: `{"user_id":"x","identities":[{"expires_in":1.5}]}`, wantErr: "expires_in"},
+		{name: "expires_in huge", body: `{"user_id":"x","identities":[{"expires_in":1e300}]}`, wantErr: "expires_in"},
+		{name: "last_login", body: `{"user_id":"x","last_login":"2024-01-02T03:04:05.678+01:00"}`, wantLogin: ptr(time.Date(2024, 1, 2, 2, 4, 5, 678e6, time.UTC))},
+		{name: "bad last_login is ignored", body: `{"user_id":"x","last_login":"yesterday"}`},
+		{name: "no user_id", body: `{"identities":[]}`, wantErr: "no user_id"},
+		{name: "syntax error", body: `{"user_id":"x","identities":[{"access_token":"SECRET"`, wantErr: "invalid JSON at offset"},
+		{name: "type error", body: `{"user_id":"x","identities":[{"access_token":5}]}`, wantErr: `"identities.access_token" has the wrong JSON type (number)`},
+		{name: "not an object", body: `["SECRET"]`, wantErr: "wrong JSON type"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := parseUser([]byte(tc.body))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("got %v, want an error containing %q", err, tc.wantErr)
+				}
+				assertNoSecrets(t, err.Error())
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, id := range u.Identities {
+				ids = append(ids, id.UserID)
+			}
+			if !reflect.DeepEqual(ids, tc.wantIDs) {
+				t.Errorf("identity ids = %q, want %q", ids, tc.wantIDs)
+			}
+			if (u.LastLogin == nil) != (tc.wantLogin == nil) || (u.LastLogin != nil && !u.LastLogin.Equal(*tc.wantLogin)) {
+				t.Errorf("LastLogin = %v, want %v", u.LastLogin, tc.wantLogin)
+			}
+			if len(u.Identities) > 0 && u.Identities[0].ExpiresIn != tc.wantExp {
+				t.Errorf("ExpiresIn = %d, want %d", u.Identities[0].ExpiresIn, tc.wantExp)
+			}
+		})
+	}
+}
+
+func TestParseConnectionAdminExpiry(t *testing.T) {
+	tests := []struct {
+		name  string
+		value string // JSON value of admin_access_token_expiresin
+		want  *time.Time
+	}{
+		{name: "Auth0 format", value: `"2025-03-04T05:06:07.890Z"`, want: ptr(time.Date(2025, 3, 4, 5, 6, 7, 890e6, time.UTC))},
+		{name: "offset", value: `"2025-03-04T05:06:07+02:00"`, want: ptr(time.Date(2025, 3, 4, 3, 6, 7, 0, time.UTC))},
+		{name: "offset without colon", value: `"2025-03-04T05:06:07.5+0200"`, want: ptr(time.Date(2025, 3, 4, 3, 6, 7, 5e8, time.UTC))},
+		{name: "no zone means UTC", value: `"2025-03-04T05:06:07"`, want: ptr(time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC))},
+		{name: "null", value: `null`},
+		{name: "empty", value: `""`},
+		{name: "number is not a time", value: `3600`},
+		{name: "garbage", value: `"soon"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"id":"con_1","options":{"admin_access_token_expiresin":` + tc.value + `}}`
+			c, err := parseConnection([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := c.Options.AdminAccessTokenExpiresAt
+			if (got == nil) != (tc.want == nil) || (got != nil && !got.Equal(*tc.want)) {
+				t.Errorf("AdminAccessTokenExpiresAt = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+var userSeeds = []string{
+	userBody("github|1"),
+	`{"user_id":"x","identities":[{"user_id":1234567,"provider":"github","access_token":"SECRET","expires_in":"28800"}]}`,
+	`{"user_id":"x","identities":[{"user_id":"1.5e3"},{"user_id":-0},{"user_id":null}]}`,
+	`{"user_id":"x","last_login":"2024-01-02T03:04:05Z","identities":null}`,
+	`{"user_id":"x","identities":[{"expires_in":1e400}]}`,
+	`{"user_id":"\u0000","identities":[{"user_id":{"a":1}}]}`,
+	`[]`, `null`, `{`, ``,
+}
+
+// FuzzParseUser checks that no input panics, that errors never quote the
+// input (which holds tokens), and that accepted users are well-formed.
+func FuzzParseUser(f *testing.F) {
+	for _, s := range userSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		u, err := parseUser(body)
+		if err != nil {
+			if strings.Contains(err.Error(), "SECRET") || len(err.Error()) > 200 {
+				t.Fatalf("error quotes input: %q", err)
+			}
+			return
+		}
+		if u.UserID == "" {
+			t.Fatal("accepted a user without user_id")
+		}
+		if u.LastLogin != nil && u.LastLogin.Location() != time.UTC {
+			t.Fatal("LastLogin not normalised to UTC")
+		}
+		for _, id := range u.Identities {
+			if id.ExpiresIn < 0 || id.ExpiresIn > maxSeconds {
+				t.Fatalf("ExpiresIn %d out of range", id.ExpiresIn)
+			}
+		}
+		// What String shows must not depend on token values, only on
+		// whether a token is set.
+		masked := *u
+		masked.Identities = append([]Identity(nil), u.Identities...)
+		for i := range masked.Identities {
+			id := &masked.Identities[i]
+			id.AccessToken, id.AccessTokenSecret, id.RefreshToken = mask(id.AccessToken), mask(id.AccessTokenSecret), mask(id.RefreshToken)
+		}
+		if u.String() != masked.String() || fmt.Sprintf("%+v", u) != fmt.Sprintf("%+v", &masked) {
+			t.Fatal("String() depends on token values")
+		}
+		again, err := parseUser(body)
+		if err != nil || !reflect.DeepEqual(u, again) {
+			t.Fatal("parsing is not deterministic")
+		}
+	})
+}
+
+// mask replaces a secret by a fixed value of the same presence.
+func mask(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "X"
+}
+
+// FuzzParseConnection covers both the single-connection and the list parser,
+// including admin_access_token_expiresin.
+func FuzzParseConnection(f *testing.F) {
+	seeds := []string{
+		`{"id":"con_1","name":"gh","strategy":"github","options":{"client_id":"a","client_secret":"SECRET"}}`,
+		`{"id":"con_2","strategy":"waad","options":{"tenant_domain":"contoso.com","admin_access_token":"SECRET","admin_access_token_expiresin":"2025-03-04T05:06:07.890Z"}}`,
+		`{"id":"con_3","options":{"admin_access_token_expiresin":"2025-03-04T05:06:07"}}`,
+		`{"id":"con_4","options":{"admin_access_token_expiresin":12}}`,
+		`{"id":"con_5","options":null}`,
+		`[{"id":"con_1","name":"a"},{"id":"con_2","name":"b"}]`,
+		`{"connections":[{"id":"con_1"}],"total":1}`,
+		`{"connections":null}`,
+		`[{"name":"no id"}]`,
+		`{"id":"x","options":{"tokenURL":5}}`,
+		``, `[`, `null`, `"str"`,
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkErr := func(err error) {
+			if strings.Contains(err.Error(), "SECRET") || len(err.Error()) > 200 {
+				t.Fatalf("error quotes input: %q", err)
+			}
+		}
+		checkConn := func(c *Connection) {
+			if c.ID == "" {
+				t.Fatal("accepted a connection without id")
+			}
+			if exp := c.Options.AdminAccessTokenExpiresAt; exp != nil {
+				if exp.Location() != time.UTC || exp.IsZero() {
+					t.Fatalf("admin expiry %v not a UTC time", exp)
+				}
+			}
+			masked := *c
+			o := &masked.Options
+			o.ClientSecret, o.AdminAccessToken, o.AdminRefreshToken = mask(o.ClientSecret), mask(o.AdminAccessToken), mask(o.AdminRefreshToken)
+			if c.String() != masked.String() || fmt.Sprintf("%#v", c) != fmt.Sprintf("%#v", masked) {
+				t.Fatal("String() depends on secret values")
+			}
+		}
+		if c, err := parseConnection(body); err != nil {
+			checkErr(err)
+		} else {
+			checkConn(c)
+		}
+		list, err := parseConnectionList(body)
+		if err != nil {
+			checkErr(err)
+			return
+		}
+		for i := range list {
+			checkConn(&list[i])
+		}
+	})
+}

@@ -1,0 +1,156 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"k8s.io/utils/clock"
+)
+
+// defaultTimeout applies only when Refresher.HTTPClient is nil; callers
+// normally pass the tenant's client from auth0.Client.HTTPClient.
+const defaultTimeout = 30 * time.Second
+
+// maxExpiresIn (seconds, ten years) keeps absurd expires_in values from
+// overflowing time.Duration arithmetic.
+const maxExpiresIn = 10 * 366 * 24 * 3600
+
+// Token is the result of a refresh.
+type Token struct {
+	AccessToken  string
+	RefreshToken string // the refresh token to use next time (new or unchanged)
+	TokenType    string
+	// RefreshTokenRotated is true when the IdP returned a refresh token
+	// different from the one sent; the old one must be considered spent.
+	RefreshTokenRotated bool
+	// ExpiresIn is the response's expires_in; 0 when absent.
+	ExpiresIn time.Duration
+	// Expiry is Clock.Now()+ExpiresIn at the time of the response; zero when unknown.
+	Expiry time.Time
+	// Extra returns other response fields (e.g. "scope", "id_token",
+	// "refresh_token_expires_in"); nil for absent fields.
+	Extra func(string) any
+}
+
+// String renders the token with secrets redacted.
+func (t Token) String() string {
+	return fmt.Sprintf("{AccessToken:%s RefreshToken:%s TokenType:%s RefreshTokenRotated:%t ExpiresIn:%s Expiry:%s}",
+		redacted(t.AccessToken), redacted(t.RefreshToken), t.TokenType, t.RefreshTokenRotated, t.ExpiresIn, t.Expiry.UTC().Format(time.RFC3339))
+}
+
+// GoString keeps %#v from bypassing redaction.
+func (t Token) GoString() string { return "idp.Token" + t.String() }
+
+// Format keeps every fmt verb from bypassing redaction.
+func (t Token) Format(f fmt.State, verb rune) { writeRedacted(f, verb, "idp.Token", t.String()) }
+
+func redacted(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return "<redacted>"
+}
+
+// Refresher performs refresh-token grants. The zero value works but uses no
+// custom CA roots; set HTTPClient to the tenant's client.
+type Refresher struct {
+	// HTTPClient is used for the token request; its Timeout bounds it.
+	HTTPClient *http.Client
+	// Clock computes Token.Expiry; default clock.RealClock{}.
+	Clock clock.Clock
+}
+
+func (r *Refresher) httpClient() *http.Client {
+	if r.HTTPClient != nil {
+		return r.HTTPClient
+	}
+	return &http.Client{Timeout: defaultTimeout}
+}
+
+func (r *Refresher) clock() clock.Clock {
+	if r.Clock != nil {
+		return r.Clock
+	}
+	return clock.RealClock{}
+}
+
+// Refresh exchanges refreshToken for a new access token at ep. It sends
+// exactly one HTTP request, even on failure, because some IdPs (GitHub)
+// accept a refresh token only once.
+//
+// Errors are *RefreshError (use errors.Is(err, ErrInvalidGrant), IsTransient,
+// IsInvalidClient), a wrapped ErrNoEndpoint for an unusable ep, or a wrapped
+// context error when ctx ended first.
+func (r *Refresher) Refresh(ctx context.Context, ep Endpoint, refreshToken string) (*Token, error) {
+	if err := ep.validate(); err != nil {
+		return nil, fmt.Errorf("idp: %w", err)
+	}
+	if refreshToken == "" {
+		return nil, errors.New("idp: no refresh token to refresh with")
+	}
+	conf := &oauth2.Config{
+		ClientID:     ep.ClientID,
+		ClientSecret: ep.ClientSecret,
+		Endpoint:     oauth2.Endpoint{TokenURL: ep.TokenURL, AuthStyle: ep.effectiveAuthStyle()},
+	}
+	octx := context.WithValue(ctx, oauth2.HTTPClient, r.httpClient())
+	// The seed token has no access token, so the source refreshes at once;
+	// with an explicit AuthStyle x/oauth2 makes exactly one request.
+	tok, err := conf.TokenSource(octx, &oauth2.Token{RefreshToken: refreshToken}).Token()
+	if err != nil {
+		return nil, classify(ctx, displayURL(ep.TokenURL), err, r.clock().Now())
+	}
+	return r.convert(tok, refreshToken), nil
+}
+
+// convert builds our Token. x/oauth2 copies the sent refresh token into the
+// result when the IdP omits one, so rotation is detected by comparison.
+func (r *Refresher) convert(tok *oauth2.Token, sent string) *Token {
+	t := &Token{
+		AccessToken:         tok.AccessToken,
+		RefreshToken:        tok.RefreshToken,
+		TokenType:           tok.TokenType,
+		RefreshTokenRotated: tok.RefreshToken != "" && tok.RefreshToken != sent,
+		ExpiresIn:           expiresIn(tok),
+		Extra:               tok.Extra,
+	}
+	if t.RefreshToken == "" {
+		t.RefreshToken = sent
+	}
+	if t.ExpiresIn > 0 {
+		t.Expiry = r.clock().Now().Add(t.ExpiresIn)
+	}
+	return t
+}
+
+// expiresIn reads expires_in. x/oauth2 sets Token.ExpiresIn only for JSON
+// bodies; for form-encoded bodies (GitHub without Accept: application/json)
+// the value is only reachable through Extra, as an int64, float64 or string.
+func expiresIn(tok *oauth2.Token) time.Duration {
+	secs := float64(tok.ExpiresIn)
+	if secs == 0 {
+		switch v := tok.Extra("expires_in").(type) {
+		case int64:
+			secs = float64(v)
+		case float64:
+			secs = v
+		case string:
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				secs = f
+			}
+		}
+	}
+	if math.IsNaN(secs) || secs <= 0 {
+		return 0
+	}
+	secs = min(math.Trunc(secs), maxExpiresIn)
+	return time.Duration(secs) * time.Second
+}
