@@ -17,7 +17,7 @@ const (
 )
 
 // Auth0TenantSpec says how to reach one Auth0 tenant's Management API.
-// +kubebuilder:validation:XValidation:rule="!has(self.audience) || self.audience == '' || (isURL(self.audience) && url(self.audience).getScheme() == 'https')",message="spec.audience must be an https:// URL such as https://example.us.auth0.com/api/v2/, or empty for the default"
+// +kubebuilder:validation:XValidation:rule="!has(self.audience) || size(self.audience) == 0 || (isURL(self.audience) && url(self.audience).getScheme() == 'https')",message="spec.audience must be an https:// URL such as https://example.us.auth0.com/api/v2/, or empty for the default"
 type Auth0TenantSpec struct {
 	// domain is the tenant's host, or host:port, such as example.us.auth0.com. The operator
 	// always uses HTTPS; give no scheme and no path.
@@ -112,8 +112,4 @@ type Auth0TenantList struct {
 	// +optional
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Auth0Tenant `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&Auth0Tenant{}, &Auth0TenantList{})
 }

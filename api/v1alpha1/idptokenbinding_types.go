@@ -157,7 +157,7 @@ type RefreshPolicy struct {
 	// from the identity's Auth0 connection.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="self == '' || (isURL(self) && url(self).getScheme() == 'https' && url(self).getHostname() != '')",message="spec.refresh.tokenURL must be an https:// URL"
+	// +kubebuilder:validation:XValidation:rule="size(self) == 0 || (isURL(self) && url(self).getScheme() == 'https' && size(url(self).getHostname()) > 0)",message="spec.refresh.tokenURL must be an https:// URL"
 	TokenURL string `json:"tokenURL,omitempty"`
 
 	// clientCredentialsSecretRef overrides the identity provider's OAuth client used to refresh.
@@ -286,8 +286,4 @@ type IdPTokenBindingList struct {
 	// +optional
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []IdPTokenBinding `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&IdPTokenBinding{}, &IdPTokenBindingList{})
 }

@@ -185,7 +185,10 @@ var _ = Describe("Admission", func() {
 			"spec.credentialsSecretRef.name: Required value"),
 	)
 
-	It("accepts a domain with a port, as the local simulator uses", func() {
+	It("accepts a domain with a port, as the local simulator uses, and an https or empty audience", func() {
 		Expect(create(mutate(validTenant, map[string]any{"spec.domain": "127.0.0.1:8443"}))).To(Succeed())
+		Expect(create(mutate(validTenant, map[string]any{"metadata.name": "t2", "spec.audience": "https://example.us.auth0.com/api/v2/"}))).To(Succeed())
+		Expect(create(mutate(validTenant, map[string]any{"metadata.name": "t3", "spec.audience": ""}))).To(Succeed())
+		Expect(create(mutate(validBinding, map[string]any{"spec.refresh.tokenURL": "https://idp.example.com/token", "spec.refresh.renewBefore": "1h30m"}))).To(Succeed())
 	})
 })

@@ -98,7 +98,7 @@ var _ = Describe("Refresh", func() {
 
 		By("the user logs in again: Auth0's new refresh token wins")
 		sim.Login(uid)
-		b = waitReady(ns, "dead")
+		waitReady(ns, "dead")
 		s, err := getSecret(ns, "dead-token")
 		Expect(err).NotTo(HaveOccurred())
 		_, ok := sim.AccessTokenValid(string(s.Data["access_token"]))
@@ -106,5 +106,24 @@ var _ = Describe("Refresh", func() {
 		state, err = getSecret(ns, "dead.idptoken-state")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(string(state.Data["refresh_token"])).NotTo(Equal("sim_rt_revoked"))
+	})
+
+	It("re-reads Auth0 when there is no refresh token, and picks up the user's next login before expiry", func() {
+		uid := newUser("google", false)
+		Expect(k8s.Create(suiteCtx, userBinding(ns, "online", "prod", uid, ""))).To(Succeed())
+		b := waitReady(ns, "online")
+		first := b.Status.ExpiresAt.Time
+		reads := sim.Stats().UserReads[uid]
+
+		By("the user logs in again before the token expires")
+		sim.Login(uid)
+		Eventually(func(g Gomega) {
+			s, err := getSecret(ns, "online-token")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(string(s.Data["access_token"])).To(Equal(sim.CurrentAccessToken(uid, "google-sim")))
+			g.Expect(getBinding(ns, "online").Status.ExpiresAt.Time).To(BeTemporally(">", first))
+		}).WithTimeout(idpLifetime).WithPolling(time.Second).Should(Succeed())
+		Expect(sim.Stats().UserReads[uid]-reads).To(BeNumerically("<=", 3), "re-reads must be spaced, not a loop")
+		Expect(readyReason(getBinding(ns, "online").Status.Conditions)).To(Equal("True/" + authv1alpha1.ReasonSynced))
 	})
 })

@@ -5,6 +5,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -33,6 +34,9 @@ type Options struct {
 
 // EventSource is the reporting controller of the operator's Events.
 const EventSource = "idptoken-operator"
+
+// ReconcileTimeout bounds one reconcile pass.
+const ReconcileTimeout = 2 * time.Minute
 
 // tenantRefIndex indexes bindings by the name of the Auth0Tenant they use.
 const tenantRefIndex = "spec.tenantRef.name"
@@ -79,7 +83,8 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 				return o.GetLabels()[authv1alpha1.LabelBinding] != ""
 			}))).
 		Watches(&authv1alpha1.Auth0Tenant{}, handler.EnqueueRequestsFromMapFunc(r.tenantToBindings)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		// A deadline on every pass: client-side rate-limit waits end only with the context.
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, ReconciliationTimeout: ReconcileTimeout}).
 		Named("idptokenbinding").
 		Complete(r)
 }

@@ -47,6 +47,7 @@ var (
 	scheme    = k8sruntime.NewScheme()
 	sim       *auth0sim.Server
 	logs      = &syncBuffer{}
+	firstUser string
 	stopMgr   context.CancelFunc
 	mgrDone   chan struct{}
 	suiteCtx  context.Context
@@ -90,10 +91,17 @@ var _ = BeforeSuite(func() {
 	}
 	sim.AddConnection(auth0sim.ConnectionSpec{ID: "con_admin", Name: "workspace-admin", Strategy: "oauth2", IdP: "microsoft", AdminTokens: true})
 
+	// A user whose token the secrecy check uses to prove its pattern matches real tokens.
+	firstUser = "oauth2|secrecy-probe"
+	sim.AddUser(firstUser, auth0sim.IdentitySpec{Connection: "google-sim", Provider: "oauth2", UserID: "secrecy-probe", IdP: "google", OfflineAccess: true})
+
 	startManager()
 })
 
 var _ = AfterSuite(func() {
+	if sim != nil && k8s != nil {
+		expectNoSecrets()
+	}
 	stopManager()
 	if sim != nil {
 		sim.Close()
@@ -172,7 +180,7 @@ func newNamespace() string {
 }
 
 // newTenant creates the credentials Secret and an Auth0Tenant for the simulator, and waits for Ready.
-func newTenant(ns, name string) *authv1alpha1.Auth0Tenant {
+func newTenant(ns, name string) {
 	GinkgoHelper()
 	Expect(k8s.Create(suiteCtx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: name + "-m2m", Namespace: ns},
@@ -192,7 +200,6 @@ func newTenant(ns, name string) *authv1alpha1.Auth0Tenant {
 		g.Expect(k8s.Get(suiteCtx, client.ObjectKeyFromObject(t), t)).To(Succeed())
 		g.Expect(readyReason(t.Status.Conditions)).To(Equal("True/" + authv1alpha1.ReasonAuthenticated))
 	}).WithTimeout(20 * time.Second).Should(Succeed())
-	return t
 }
 
 func readyReason(conds []metav1.Condition) string {
