@@ -117,6 +117,33 @@ deploy: manifests $(KUSTOMIZE) ## Deploy the operator (image IMG) to the cluster
 undeploy: $(KUSTOMIZE) ## Remove the operator from the cluster of the current kubeconfig.
 	$(KUSTOMIZE) build config/default | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
 
+##@ Demo
+
+# DEMO_FOR=90s runs headless for that long (for CI) and ends with the line
+# "demo: <N> bindings, <R> refreshes, <E> expired"; empty shows the live view until Ctrl-C.
+DEMO_FOR ?=
+# Lifetime of the simulated IdP access tokens; empty means 2m live, 45s headless.
+DEMO_TOKEN_LIFETIME ?=
+# Kubeconfig, logs and the simulator's CA and credentials go here.
+DEMO_STATE_DIR ?= $(CURDIR)/.demo
+
+.PHONY: demo
+demo: ## Run the operator locally against a simulated Auth0 (live view; DEMO_FOR=90s: headless check). See docs/demo.md.
+	@if [ -x "$(ENVTEST_ASSETS)/kube-apiserver" ] && [ -x "$(ENVTEST_ASSETS)/etcd" ] && [ -x "$(KUBECTL)" ]; then \
+		echo ">> [1/3] Control plane binaries (kube-apiserver, etcd, kubectl): $(ENVTEST_ASSETS)"; \
+	else \
+		echo ">> [1/3] Building kube-apiserver, etcd and kubectl from source into $(ENVTEST_ASSETS)."; \
+		echo ">>       The first control-plane build takes several minutes; later runs reuse it."; \
+		$(MAKE) --no-print-directory envtest-assets; \
+	fi
+	@echo ">> [2/3] Building bin/manager, bin/auth0-sim and bin/demo ..."
+	@go build -o bin/manager ./cmd
+	@go build -o bin/auth0-sim ./cmd/auth0-sim
+	@go build -o bin/demo ./hack/demo
+	@echo ">> [3/3] Starting the demo: local control plane, simulated Auth0, manager"
+	@exec bin/demo --repo "$(CURDIR)" --state-dir "$(DEMO_STATE_DIR)" --assets "$(ENVTEST_ASSETS)" \
+		--manager bin/manager --for "$(DEMO_FOR)" --token-lifetime "$(DEMO_TOKEN_LIFETIME)"
+
 ##@ Tools
 
 .PHONY: envtest-assets

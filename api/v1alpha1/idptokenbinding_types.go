@@ -262,8 +262,8 @@ type IdPTokenBindingStatus struct {
 // +kubebuilder:resource:shortName=idptb,categories=idptoken
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Secret",type=string,JSONPath=`.spec.secret.name`
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.expiresAt`
-// +kubebuilder:printcolumn:name="Next Refresh",type=date,JSONPath=`.status.nextRefreshTime`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.expiresAt`
+// +kubebuilder:printcolumn:name="Next Refresh",type=string,JSONPath=`.status.nextRefreshTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type IdPTokenBinding struct {
 	metav1.TypeMeta `json:",inline"`

@@ -10,10 +10,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+	"github.com/idptoken/idptoken-operator/internal/expiry"
 )
 
 // report records the outcome of a pass in the binding's status and in Events.
@@ -48,6 +50,13 @@ func (r *BindingReconciler) report(in *bindingInput, out outcome) {
 		st.FailedAttempts, st.LastFailureTime = 0, nil
 		st.ObservedGeneration = b.Generation
 		meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionSyncFailing)
+		if h := out.held; h != nil && !h.validAt(now) {
+			// Only when a token lives less than the minimum spacing of renewals.
+			setCondition(b, authv1alpha1.ConditionReady, metav1.ConditionFalse, authv1alpha1.ReasonTokenExpired,
+				fmt.Sprintf("The token in Secret %s expired %s; it is renewed at %s, as renewals are at least %s apart",
+					b.Spec.Secret.Name, describeExpiry(h), h.RenewAt.Format(time.RFC3339), expiry.MinRenewalSpacing))
+			return
+		}
 		setCondition(b, authv1alpha1.ConditionReady, metav1.ConditionTrue, authv1alpha1.ReasonSynced,
 			fmt.Sprintf("Secret %s holds the current token; it expires %s", b.Spec.Secret.Name, describeExpiry(out.held)))
 		return
@@ -99,8 +108,12 @@ func (out outcome) result(in *bindingInput) ctrl.Result {
 	if next == 0 && (out.failure == nil || !out.failure.terminal) {
 		next = time.Second
 	}
-	return ctrl.Result{RequeueAfter: max(next, 0)}
+	return ctrl.Result{RequeueAfter: max(next, 0), Priority: ptr.To(scheduledPriority)}
 }
+
+// scheduledPriority ranks scheduled work (renewals, backoffs) below events such as a new binding
+// or a deleted Secret, so that those are never queued behind a backlog of renewals.
+const scheduledPriority = -1
 
 // patchStatus writes the status only when it changed.
 func (r *BindingReconciler) patchStatus(ctx context.Context, base, b *authv1alpha1.IdPTokenBinding) error {

@@ -67,6 +67,9 @@ func (r *BindingReconciler) sync(ctx context.Context, in *bindingInput) outcome 
 
 	out := outcome{decision: decide(in), held: in.held}
 	var next *heldToken
+	if out.decision.action == actionNone || out.decision.action == actionWrite {
+		next = r.reschedule(in)
+	}
 	switch out.decision.action {
 	case actionRefresh:
 		next, out.failure = r.refresh(ctx, in, in.held, true)
@@ -91,6 +94,21 @@ func (r *BindingReconciler) sync(ctx context.Context, in *bindingInput) outcome 
 		out.wrote = true
 	}
 	return out
+}
+
+// reschedule recomputes the renewal time of the held token when the binding's spec changed
+// (a new renewBefore or fallbackInterval applies to the token already held), or nil.
+func (r *BindingReconciler) reschedule(in *bindingInput) *heldToken {
+	b, h := in.binding, in.held
+	if h == nil || b.Generation == b.Status.ObservedGeneration {
+		return nil
+	}
+	next := *h
+	next.RenewAt = r.renewAt(b, &next, h.ObtainedAt)
+	if next.RenewAt.Equal(h.RenewAt) {
+		return nil
+	}
+	return &next
 }
 
 // refresh renews the held token at the IdP. On invalid_grant the refresh token is marked dead
@@ -144,7 +162,15 @@ func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, hel
 	if in.api == nil || !r.Tenants.Ready(in.tenantKey) {
 		return nil, r.tenantNotReady(in)
 	}
-	read, f := r.fetch(ctx, in, held != nil && held.RefreshTokenDead)
+	// Only a read made after the held token was obtained can have something newer.
+	var notBefore time.Time
+	switch {
+	case held != nil && held.RefreshTokenDead:
+		notBefore = in.now
+	case held != nil && held.Source == sourceOf(in.binding):
+		notBefore = held.ObtainedAt
+	}
+	read, f := r.fetch(ctx, in, notBefore)
 	if f != nil {
 		return nil, f
 	}
@@ -209,22 +235,27 @@ func laterExpiry(a, b *heldToken) bool {
 	return !a.Expiry.ExpiresAt.IsZero() && !b.Expiry.ExpiresAt.IsZero() && a.Expiry.ExpiresAt.After(b.Expiry.ExpiresAt)
 }
 
+// minRecheck spaces re-reads of Auth0 that found nothing newer.
+const minRecheck = 5 * time.Second
+
+// halfwayToExpiry is when to look again for a token Auth0 does not have yet: halfway to the
+// expiry of the one held, so that reads thin out rather than loop, and still come before it expires.
 func halfwayToExpiry(now time.Time, h *heldToken, fallback time.Duration) time.Time {
 	wait := fallback
 	if exp := h.Expiry.ExpiresAt; !exp.IsZero() {
 		wait = exp.Sub(now) / 2
 	}
-	return now.Add(max(wait, expiry.MinRenewalSpacing)).Truncate(time.Second)
+	return now.Add(max(wait, minRecheck)).Truncate(time.Second)
 }
 
 // fetch reads the token of the binding's source from Auth0.
-func (r *BindingReconciler) fetch(ctx context.Context, in *bindingInput, fresh bool) (*heldToken, *failure) {
+func (r *BindingReconciler) fetch(ctx context.Context, in *bindingInput, notBefore time.Time) (*heldToken, *failure) {
 	b := in.binding
 	tok := &heldToken{Source: sourceOf(b)}
 	ev := expiry.Evidence{ObtainedAt: in.now}
 	switch {
 	case b.Spec.User != nil:
-		user, err := r.Tenants.GetUser(ctx, in.tenantKey, b.Spec.User.ID, in.now, fresh)
+		user, err := r.Tenants.GetUser(ctx, in.tenantKey, b.Spec.User.ID, in.now, notBefore)
 		if err != nil {
 			return nil, r.managementFailure(in, err, authv1alpha1.ReasonUserNotFound, "reading user %q", b.Spec.User.ID)
 		}

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+	"github.com/idptoken/idptoken-operator/internal/auth0sim"
 )
 
 var _ = Describe("Refresh", func() {
@@ -111,19 +112,50 @@ var _ = Describe("Refresh", func() {
 	It("re-reads Auth0 when there is no refresh token, and picks up the user's next login before expiry", func() {
 		uid := newUser("google", false)
 		Expect(k8s.Create(suiteCtx, userBinding(ns, "online", "prod", uid, ""))).To(Succeed())
-		b := waitReady(ns, "online")
-		first := b.Status.ExpiresAt.Time
+		waitReady(ns, "online")
+		first := sim.CurrentAccessToken(uid, "google-sim")
 		reads := sim.Stats().UserReads[uid]
 
 		By("the user logs in again before the token expires")
 		sim.Login(uid)
+		second := sim.CurrentAccessToken(uid, "google-sim")
+		Expect(second).NotTo(Equal(first))
 		Eventually(func(g Gomega) {
 			s, err := getSecret(ns, "online-token")
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(string(s.Data["access_token"])).To(Equal(sim.CurrentAccessToken(uid, "google-sim")))
-			g.Expect(getBinding(ns, "online").Status.ExpiresAt.Time).To(BeTemporally(">", first))
+			g.Expect(string(s.Data["access_token"])).To(Equal(second))
 		}).WithTimeout(idpLifetime).WithPolling(time.Second).Should(Succeed())
 		Expect(sim.Stats().UserReads[uid]-reads).To(BeNumerically("<=", 3), "re-reads must be spaced, not a loop")
 		Expect(readyReason(getBinding(ns, "online").Status.Conditions)).To(Equal("True/" + authv1alpha1.ReasonSynced))
+	})
+
+	It("reschedules the token it holds when spec.refresh.renewBefore changes", func() {
+		uid := newUser("google", true)
+		Expect(k8s.Create(suiteCtx, userBinding(ns, "resched", "prod", uid, ""))).To(Succeed())
+		b := waitReady(ns, "resched")
+		exp := b.Status.ExpiresAt.Time
+		// Default: a third of the 45 s lifetime before expiry, at least 30 s after it was obtained.
+		Expect(b.Status.NextRefreshTime.Time).To(BeTemporally("<=", exp.Add(-15*time.Second)))
+		b.Spec.Refresh.RenewBefore = &metav1.Duration{Duration: 5 * time.Second}
+		Expect(k8s.Update(suiteCtx, b)).To(Succeed())
+		Eventually(func(g Gomega) {
+			b := getBinding(ns, "resched")
+			g.Expect(b.Status.ObservedGeneration).To(Equal(b.Generation))
+			// 5 s before expiry, minus up to 10% of the lifetime (4.5 s) of jitter.
+			g.Expect(b.Status.NextRefreshTime.Time).To(BeTemporally(">=", exp.Add(-10*time.Second)))
+			g.Expect(b.Status.NextRefreshTime.Time).To(BeTemporally("<=", exp.Add(-5*time.Second)))
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+	})
+
+	It("says TokenExpired while a token that lives less than 30 s waits for its renewal, then recovers", func() {
+		userSeq++
+		uid := fmt.Sprintf("brief%d", userSeq)
+		sim.AddUser("oauth2|"+uid, auth0sim.IdentitySpec{Connection: "brief-sim", Provider: "oauth2", UserID: uid, IdP: "brief", OfflineAccess: true})
+		Expect(k8s.Create(suiteCtx, userBinding(ns, "brief", "prod", "oauth2|"+uid, ""))).To(Succeed())
+		waitReady(ns, "brief")
+		waitReason(ns, "brief", "False/"+authv1alpha1.ReasonTokenExpired)
+		Eventually(func(g Gomega) {
+			g.Expect(readyReason(getBinding(ns, "brief").Status.Conditions)).To(Equal("True/" + authv1alpha1.ReasonSynced))
+		}).WithTimeout(40 * time.Second).WithPolling(time.Second).Should(Succeed())
 	})
 })

@@ -157,20 +157,19 @@ func (t *TenantClients) ForgetEndpoint(key types.NamespacedName, connection stri
 	}
 }
 
-// GetUser reads a user through the tenant's client, answering from a read younger than
-// RecentUserTTL unless fresh is set (after the IdP rejected a refresh token, only a new read helps).
-func (t *TenantClients) GetUser(ctx context.Context, key types.NamespacedName, id string, now time.Time, fresh bool) (*auth0.User, error) {
+// GetUser reads a user through the tenant's client. It answers from a read younger than
+// RecentUserTTL made after notBefore: a binding that wants something newer than what it holds
+// passes the time it got that, so a recent read never hides a new login from it.
+func (t *TenantClients) GetUser(ctx context.Context, key types.NamespacedName, id string, now, notBefore time.Time) (*auth0.User, error) {
 	c := t.get(key)
 	if c == nil {
 		return nil, fmt.Errorf("no client for tenant %s", key)
 	}
-	if !fresh {
-		c.mu.Lock()
-		r, ok := c.users[id]
-		c.mu.Unlock()
-		if ok && now.Sub(r.at) < RecentUserTTL {
-			return r.user, nil
-		}
+	c.mu.Lock()
+	r, ok := c.users[id]
+	c.mu.Unlock()
+	if ok && now.Sub(r.at) < RecentUserTTL && r.at.After(notBefore) {
+		return r.user, nil
 	}
 	u, err := c.api.GetUser(ctx, id)
 	if err != nil {

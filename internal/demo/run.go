@@ -1,0 +1,259 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/klog/v2"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/idptoken/idptoken-operator/internal/expiry"
+)
+
+// Config configures Run.
+type Config struct {
+	// RepoDir is the repository root (config/crd/bases, config/samples/demo).
+	RepoDir string
+	// StateDir receives the kubeconfig, logs and the simulator's CA and credentials. Default
+	// RepoDir/.demo.
+	StateDir string
+	// Assets holds kube-apiserver and etcd (and kubectl, for the printed commands).
+	Assets string
+	// Manager is the manager binary.
+	Manager string
+	// ManagerArgs are appended to the manager's flags.
+	ManagerArgs []string
+	// For > 0 runs headless for that long and checks the run; 0 shows the live view until ctx ends.
+	For time.Duration
+	// TokenLifetime of the simulated IdPs' access tokens.
+	TokenLifetime time.Duration
+	// Out receives progress, the live view and the summary. Default os.Stdout.
+	Out io.Writer
+	// TTY redraws the live view in place.
+	TTY bool
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	Bindings, Refreshes, Expired int
+	// Failures say why a headless run failed; empty means it passed.
+	Failures []string
+	// Interrupted: ctx ended before the headless run's time was up.
+	Interrupted bool
+}
+
+// LastLine is the summary line a headless run ends with.
+func (s *Summary) LastLine() string {
+	return fmt.Sprintf("demo: %d bindings, %d refreshes, %d expired", s.Bindings, s.Refreshes, s.Expired)
+}
+
+// OK tells whether the run passed.
+func (s *Summary) OK() bool { return len(s.Failures) == 0 && !s.Interrupted }
+
+// Run starts the control plane, the simulated tenant and the manager, applies
+// config/samples/demo, then shows the live view or runs the headless check, and stops
+// everything it started before it returns, whatever happens.
+func Run(ctx context.Context, cfg Config) (*Summary, error) {
+	if cfg.Out == nil {
+		cfg.Out = os.Stdout
+	}
+	var report strings.Builder
+	sum, err := run(ctx, cfg, &report)
+	// The report comes after "Stopped everything", so that a headless run's last line is
+	// the summary line.
+	_, _ = io.WriteString(cfg.Out, report.String())
+	return sum, err
+}
+
+func run(ctx context.Context, cfg Config, report io.Writer) (sum *Summary, err error) {
+	if cfg.Out == nil {
+		cfg.Out = os.Stdout
+	}
+	if cfg.RepoDir == "" {
+		cfg.RepoDir = "."
+	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = filepath.Join(cfg.RepoDir, ".demo")
+	}
+	if cfg.TokenLifetime <= 0 {
+		cfg.TokenLifetime = 2 * time.Minute
+		if cfg.For > 0 {
+			cfg.TokenLifetime = 45 * time.Second
+		}
+	}
+	for _, p := range []*string{&cfg.RepoDir, &cfg.StateDir, &cfg.Assets, &cfg.Manager} {
+		if *p != "" {
+			if *p, err = filepath.Abs(*p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// envtest and client-go log through these; the demo has its own output.
+	ctrllog.SetLogger(logr.Discard())
+	klog.SetLogger(logr.Discard())
+
+	start := time.Now()
+	say := func(format string, args ...any) {
+		_, _ = fmt.Fprintf(cfg.Out, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	pids := pidFile{path: filepath.Join(cfg.StateDir, "pids")}
+	if err := pids.reclaim(say); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(cfg.Manager); err != nil {
+		return nil, fmt.Errorf("manager binary: %w (run `go build -o bin/manager ./cmd`)", err)
+	}
+
+	// Everything started is stopped in reverse order, also on panic.
+	var stops []func()
+	defer func() {
+		if len(stops) > 0 {
+			say("Stopping ...")
+		}
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+		pids.remove()
+		if len(stops) > 0 {
+			say("Stopped everything.")
+		}
+	}()
+	me := self()
+
+	say("Starting kube-apiserver and etcd from %s ...", relPath(cfg.Assets))
+	cp, err := startControlPlane(cfg.Assets, filepath.Join(cfg.RepoDir, "config", "crd", "bases"), cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	stops = append(stops, func() {
+		if err := cp.stop(); err != nil {
+			say("Stopping the control plane: %v", err)
+		}
+	})
+	_ = pids.write(me, children())
+	kubeconfig := filepath.Join(cfg.StateDir, "kubeconfig")
+	if err := writePrivate(kubeconfig, cp.kubeconfig); err != nil {
+		return nil, err
+	}
+	say("Control plane up at %s; CRDs installed; kubeconfig %s", cp.cfg.Host, relPath(kubeconfig))
+	if ctx.Err() != nil {
+		return &Summary{Interrupted: true}, nil
+	}
+
+	simLog, err := os.Create(filepath.Join(cfg.StateDir, "auth0-sim.log"))
+	if err != nil {
+		return nil, err
+	}
+	tenant, err := StartTenant(TenantOptions{
+		TokenLifetime: cfg.TokenLifetime, RateLimitPerSecond: 10,
+		Logf: func(format string, args ...any) {
+			_, _ = fmt.Fprintf(simLog, time.Now().Format("15:04:05.000 ")+format+"\n", args...)
+		},
+	})
+	if err != nil {
+		_ = simLog.Close()
+		return nil, err
+	}
+	stops = append(stops, func() { tenant.Close(); _ = simLog.Close() })
+	files, err := tenant.WriteFiles(filepath.Join(cfg.StateDir, "auth0-sim"))
+	if err != nil {
+		return nil, err
+	}
+	say("Simulated Auth0 tenant at %s (IdP access tokens live %s); CA %s", tenant.Sim.URL(), cfg.TokenLifetime, relPath(files.CA))
+	if cfg.TokenLifetime <= expiry.MinRenewalSpacing+5*time.Second {
+		say("WARNING: the operator renews a token at most every %s, so tokens living %s will expire in their Secrets",
+			expiry.MinRenewalSpacing, cfg.TokenLifetime)
+	}
+
+	managerLog := filepath.Join(cfg.StateDir, "manager.log")
+	mgr, err := startManager(cfg.Manager, kubeconfig, managerLog, cfg.ManagerArgs)
+	if err != nil {
+		return nil, err
+	}
+	stops = append(stops, func() { mgr.stop(15 * time.Second) })
+	_ = pids.write(me, children())
+	say("Manager %s started (pid %d); log %s", relPath(cfg.Manager), mgr.cmd.Process.Pid, relPath(managerLog))
+
+	objs, err := renderSamples(filepath.Join(cfg.RepoDir, "config", "samples", "demo"), tenant.Vars())
+	if err != nil {
+		return nil, err
+	}
+	c, err := newClient(cp.cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyObjects(ctx, c, objs); err != nil {
+		if ctx.Err() != nil {
+			return &Summary{Interrupted: true}, nil
+		}
+		return nil, err
+	}
+	ns, names := bindingsIn(objs)
+	say("Applied config/samples/demo: namespace %s, Auth0Tenant, %d IdPTokenBindings", ns, len(names))
+
+	w := &watcher{
+		c: c, sim: tenant.Sim, tenant: tenant, ns: ns, names: names, mgr: mgr, out: cfg.Out, tty: cfg.TTY,
+		lifetime: cfg.TokenLifetime, kubectlHelp: kubectlHelp(cfg.Assets, kubeconfig, ns, names),
+		managerLog: managerLog, tracks: map[string]*track{},
+	}
+	if cfg.For > 0 {
+		_, _ = fmt.Fprint(cfg.Out, w.kubectlHelp)
+		say("Running headless for %s ...", cfg.For)
+	}
+	sum = w.run(ctx, cfg.For)
+
+	// Stop the manager before the leak scan, so that its log is complete.
+	mgr.stop(15 * time.Second)
+	leaks := w.scanLeaks(context.Background())
+	if leaks > 0 {
+		sum.Failures = append(sum.Failures, fmt.Sprintf("%d token value(s) found in the manager log or Events (see %s)", leaks, relPath(managerLog)))
+	}
+	w.printSummary(report, sum, time.Since(start))
+	return sum, nil
+}
+
+// kubectlHelp is the text telling users what to try in another terminal.
+func kubectlHelp(assets, kubeconfig, ns string, names []string) string {
+	k := relPath(filepath.Join(assets, "kubectl")) + " --kubeconfig " + relPath(kubeconfig)
+	first, secret := "alice-google", "alice-google-token"
+	if len(names) > 0 && !contains(names, first) {
+		first, secret = names[0], names[0]+"-token"
+	}
+	var b strings.Builder
+	b.WriteString("In another terminal:\n")
+	_, _ = fmt.Fprintf(&b, "  %s get auth0tenants,idptokenbindings -n %s\n", k, ns)
+	_, _ = fmt.Fprintf(&b, "  %s describe idptb %s -n %s\n", k, first, ns)
+	_, _ = fmt.Fprintf(&b, "  %s get secret %s -n %s -o yaml\n", k, secret, ns)
+	_, _ = fmt.Fprintf(&b, "  %s get events -n %s --sort-by=.lastTimestamp\n", k, ns)
+	return b.String()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// relPath shortens p relative to the working directory when it lies below it.
+func relPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return p
+}

@@ -1,0 +1,470 @@
+package demo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+	"github.com/idptoken/idptoken-operator/internal/auth0sim"
+)
+
+// Fingerprint is the first 8 hex digits of a token's SHA-256: enough to see it change, never
+// the token.
+func Fingerprint(token string) string {
+	if token == "" {
+		return "-"
+	}
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:4])
+}
+
+// track is what the watcher knows of one binding.
+type track struct {
+	name, secret, idp string
+
+	exists          bool
+	ready           string // status of the Ready condition, "" when absent
+	reason, message string
+	everReady       bool
+	firstReady      time.Time
+	notReadyPolls   int  // polls with Ready not True after the first Ready
+	wasNotReady     bool // the previous poll saw Ready not True after the first Ready
+	failedAttempts  int32
+	syncFailing     string // reason of SyncFailing=True, if set
+
+	fp          string // fingerprint of the token in the target Secret
+	valid       bool
+	expiresAt   time.Time // from the simulator: the truth about the token in the Secret
+	nextRefresh time.Time
+	refreshes   int // changes of the token in the target Secret
+	expired     map[string]bool
+	lastRefresh time.Time // status.lastRefreshTime
+	statusRefr  int       // distinct values of status.lastRefreshTime
+}
+
+type watcher struct {
+	c           client.Client
+	sim         *auth0sim.Server
+	tenant      *Tenant
+	ns          string
+	names       []string
+	mgr         *managerProcess
+	out         io.Writer
+	tty         bool
+	lifetime    time.Duration
+	kubectlHelp string
+	managerLog  string
+
+	tracks      map[string]*track
+	started     time.Time
+	tenantReady string
+	events      []string // recent Events, redacted
+	failures    []string
+	pollErrors  int
+	lastPollErr string
+}
+
+// run polls every second until ctx ends (live) or d has passed (headless, d > 0).
+func (w *watcher) run(ctx context.Context, d time.Duration) *Summary {
+	w.started = time.Now()
+	headless := d > 0
+	for _, n := range w.names {
+		w.tracks[n] = &track{name: n, expired: map[string]bool{}}
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastProgress := time.Now()
+	interrupted := false
+loop:
+	for {
+		now := time.Now()
+		w.poll(ctx, now, headless)
+		if done, err := w.mgr.exited(); done {
+			w.fail("the manager exited unexpectedly (%v); see %s", err, relPath(w.managerLog))
+			break
+		}
+		if headless {
+			if time.Since(w.started) >= d {
+				break
+			}
+			if time.Since(lastProgress) >= 15*time.Second {
+				lastProgress = time.Now()
+				w.say("%s", w.progressLine())
+			}
+		} else {
+			w.render(now)
+		}
+		select {
+		case <-ctx.Done():
+			interrupted = headless
+			break loop
+		case <-tick.C:
+		}
+	}
+	if !headless {
+		_, _ = fmt.Fprintln(w.out)
+	}
+	sum := &Summary{Bindings: len(w.names), Interrupted: interrupted}
+	for _, n := range w.names {
+		t := w.tracks[n]
+		sum.Refreshes += t.refreshes
+		sum.Expired += len(t.expired)
+		switch {
+		case !t.everReady:
+			w.fail("binding %s never became Ready (Ready=%s %s: %s)", n, orDash(t.ready), t.reason, t.message)
+		case t.notReadyPolls > 0:
+			w.fail("binding %s was not Ready in %d poll(s) after its first sync", n, t.notReadyPolls)
+		}
+		if len(t.expired) > 0 {
+			w.fail("Secret %s of binding %s held an expired token (%d token(s))", t.secret, n, len(t.expired))
+		}
+	}
+	if interrupted {
+		w.fail("interrupted after %s", time.Since(w.started).Round(time.Second))
+	}
+	sum.Failures = w.failures
+	return sum
+}
+
+func (w *watcher) say(format string, args ...any) {
+	_, _ = fmt.Fprintf(w.out, "[t+%3ds] %s\n", int(time.Since(w.started).Seconds()), fmt.Sprintf(format, args...))
+}
+
+func (w *watcher) fail(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	for _, f := range w.failures {
+		if f == msg {
+			return
+		}
+	}
+	w.failures = append(w.failures, msg)
+}
+
+// poll reads every binding and its Secret, and checks the token in the Secret with the
+// simulator. In headless mode it prints what changed.
+func (w *watcher) poll(ctx context.Context, now time.Time, headless bool) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var list authv1alpha1.IdPTokenBindingList
+	if err := w.c.List(ctx, &list, client.InNamespace(w.ns)); err != nil {
+		w.pollError(err)
+		return
+	}
+	var tenant authv1alpha1.Auth0Tenant
+	if err := w.c.Get(ctx, types.NamespacedName{Namespace: w.ns, Name: "sim"}, &tenant); err == nil {
+		w.tenantReady = conditionSummary(tenant.Status.Conditions)
+	}
+	byName := map[string]*authv1alpha1.IdPTokenBinding{}
+	for i := range list.Items {
+		byName[list.Items[i].Name] = &list.Items[i]
+	}
+	for _, n := range w.names {
+		w.pollBinding(ctx, now, headless, w.tracks[n], byName[n])
+	}
+	if !headless {
+		w.readEvents(ctx)
+	}
+}
+
+// pollBinding updates one binding's track from the binding b (nil when it does not exist)
+// and its target Secret.
+func (w *watcher) pollBinding(ctx context.Context, now time.Time, headless bool, t *track, b *authv1alpha1.IdPTokenBinding) {
+	n := t.name
+	t.exists = b != nil
+	if b == nil {
+		return
+	}
+	t.secret = b.Spec.Secret.Name
+	if b.Status.Identity != nil {
+		t.idp = b.Status.Identity.Connection
+	}
+	t.failedAttempts = b.Status.FailedAttempts
+	t.nextRefresh = timeOf(b.Status.NextRefreshTime)
+	if lr := timeOf(b.Status.LastRefreshTime); !lr.IsZero() && !lr.Equal(t.lastRefresh) {
+		t.statusRefr++
+		t.lastRefresh = lr
+	}
+	t.syncFailing = ""
+	if c := meta.FindStatusCondition(b.Status.Conditions, authv1alpha1.ConditionSyncFailing); c != nil && c.Status == "True" {
+		t.syncFailing = c.Reason
+	}
+	t.ready, t.reason, t.message = "", "", ""
+	if c := meta.FindStatusCondition(b.Status.Conditions, authv1alpha1.ConditionReady); c != nil {
+		t.ready, t.reason, t.message = string(c.Status), c.Reason, redact(c.Message)
+	}
+	switch {
+	case t.ready == "True" && !t.everReady:
+		t.everReady, t.firstReady = true, now
+		if headless {
+			w.say("%-16s Ready (%s)", n, t.reason)
+		}
+	case t.ready == "True" && t.wasNotReady:
+		t.wasNotReady = false
+		if headless {
+			w.say("%-16s Ready again", n)
+		}
+	case t.ready != "True" && t.everReady:
+		t.notReadyPolls++
+		if !t.wasNotReady {
+			t.wasNotReady = true
+			w.say("%-16s NOT READY after its first sync: Ready=%s %s: %s", n, orDash(t.ready), t.reason, t.message)
+		}
+	}
+
+	var s corev1.Secret
+	err := w.c.Get(ctx, types.NamespacedName{Namespace: w.ns, Name: t.secret}, &s)
+	switch {
+	case apierrors.IsNotFound(err):
+		t.fp, t.valid, t.expiresAt = "", false, time.Time{}
+		return
+	case err != nil:
+		w.pollError(err)
+		return
+	}
+	tok := secretToken(&s)
+	fp := Fingerprint(tok)
+	t.expiresAt, t.valid = w.sim.AccessTokenValid(tok)
+	if tok != "" && !t.valid && !t.expired[fp] {
+		t.expired[fp] = true
+		w.say("%-16s Secret %s holds an EXPIRED token %s (expired %s ago)", n, t.secret, fp, since(now, t.expiresAt))
+	}
+	if t.fp != "" && fp != t.fp {
+		t.refreshes++
+		if headless {
+			w.say("%-16s refreshed: token %s -> %s, valid for %s", n, t.fp, fp, until(now, t.expiresAt))
+		}
+	} else if t.fp == "" && headless && tok != "" {
+		w.say("%-16s Secret %s written: token %s, valid for %s", n, t.secret, fp, until(now, t.expiresAt))
+	}
+	if tok != "" {
+		t.fp = fp
+	}
+}
+
+func (w *watcher) pollError(err error) {
+	w.pollErrors++
+	w.lastPollErr = err.Error()
+}
+
+// readEvents keeps the last few Events of the namespace for the live view.
+func (w *watcher) readEvents(ctx context.Context) {
+	var evs corev1.EventList
+	if err := w.c.List(ctx, &evs, client.InNamespace(w.ns)); err != nil {
+		return
+	}
+	sort.Slice(evs.Items, func(i, j int) bool { return eventTime(&evs.Items[i]).Before(eventTime(&evs.Items[j])) })
+	w.events = w.events[:0]
+	for i := max(0, len(evs.Items)-5); i < len(evs.Items); i++ {
+		e := &evs.Items[i]
+		w.events = append(w.events, fmt.Sprintf("%s %-7s %-16s %-10s %s", eventTime(e).Local().Format("15:04:05"), e.Type,
+			e.InvolvedObject.Name, e.Reason, truncate(redact(e.Message), 110)))
+	}
+}
+
+func eventTime(e *corev1.Event) time.Time {
+	switch {
+	case !e.EventTime.IsZero():
+		return e.EventTime.Time
+	case !e.LastTimestamp.IsZero():
+		return e.LastTimestamp.Time
+	}
+	return e.CreationTimestamp.Time
+}
+
+// render draws the live view.
+func (w *watcher) render(now time.Time) {
+	var b strings.Builder
+	if w.tty {
+		b.WriteString("\x1b[H\x1b[2J")
+	}
+	_, _ = fmt.Fprintf(&b, "idptoken-operator demo  %s  (Ctrl-C stops everything)\n", time.Since(w.started).Round(time.Second))
+	_, _ = fmt.Fprintf(&b, "Auth0 (simulated) %s  tenant sim: %s  IdP access tokens live %s; renewal when ~1/3 remains\n",
+		w.sim.URL(), orDash(w.tenantReady), w.lifetime)
+	st := w.sim.Stats()
+	_, _ = fmt.Fprintf(&b, "IdP refreshes: %s  Management API requests: %d\n\n", idpCounts(st), st.APIRequests)
+
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	_, _ = fmt.Fprintln(tw, "BINDING\tREADY\tSECRET\tTOKEN\tVALID\tEXPIRES IN\tNEXT REFRESH\tREFRESHES\tCONNECTION")
+	for _, n := range w.names {
+		t := w.tracks[n]
+		ready := orDash(t.ready)
+		if !t.exists {
+			ready = "(deleted)"
+		} else if t.ready != "True" && t.reason != "" {
+			ready += " (" + t.reason + ")"
+		}
+		if t.syncFailing != "" {
+			ready += " SyncFailing:" + t.syncFailing
+		}
+		valid := "-"
+		if t.fp != "" {
+			valid = map[bool]string{true: "yes", false: "EXPIRED"}[t.valid]
+		}
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n, ready, orDash(t.secret), orDash(t.fp), valid,
+			until(now, t.expiresAt), until(now, t.nextRefresh), t.refreshes, orDash(t.idp))
+	}
+	_ = tw.Flush()
+	if len(w.events) > 0 {
+		b.WriteString("\nRecent events:\n")
+		for _, e := range w.events {
+			b.WriteString("  " + e + "\n")
+		}
+	}
+	if w.pollErrors > 0 {
+		_, _ = fmt.Fprintf(&b, "\n(%d API errors while polling; last: %s)\n", w.pollErrors, truncate(w.lastPollErr, 120))
+	}
+	b.WriteString("\n" + w.kubectlHelp)
+	_, _ = fmt.Fprintf(&b, "Manager log: %s   TOKEN is the first 8 hex digits of the token's SHA-256.\n", relPath(w.managerLog))
+	if !w.tty {
+		b.WriteString("\n")
+	}
+	_, _ = io.WriteString(w.out, b.String())
+}
+
+func (w *watcher) progressLine() string {
+	var parts []string
+	for _, n := range w.names {
+		t := w.tracks[n]
+		parts = append(parts, fmt.Sprintf("%s=%s/%d", n, orDash(t.ready), t.refreshes))
+	}
+	return "progress (ready/refreshes): " + strings.Join(parts, " ")
+}
+
+// printSummary prints the table of a finished run, its failures, and the last line.
+func (w *watcher) printSummary(out io.Writer, sum *Summary, wall time.Duration) {
+	_, _ = fmt.Fprintf(out, "\ndemo: summary after %s of checks (%s in all; IdP access tokens live %s)\n",
+		time.Since(w.started).Round(time.Second), wall.Round(time.Second), w.lifetime)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	_, _ = fmt.Fprintln(tw, "  BINDING\tCONNECTION\tREADY\tFIRST READY\tREFRESHES\t(STATUS)\tEXPIRED\tNOT-READY POLLS\tTOKEN")
+	for _, n := range w.names {
+		t := w.tracks[n]
+		first := "never"
+		if t.everReady {
+			first = fmt.Sprintf("t+%ds", int(t.firstReady.Sub(w.started).Seconds()))
+		}
+		_, _ = fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", n, orDash(t.idp), orDash(t.ready), first,
+			t.refreshes, t.statusRefr, len(t.expired), t.notReadyPolls, orDash(t.fp))
+	}
+	_ = tw.Flush()
+	st := w.sim.Stats()
+	_, _ = fmt.Fprintf(out, "  simulator: IdP refreshes %s; invalid_grant %d; Management API requests %d (429: %d); M2M tokens %d\n",
+		idpCounts(st), st.InvalidGrants, st.APIRequests, st.RateLimited, st.M2MTokensIssued)
+	if w.pollErrors > 0 {
+		_, _ = fmt.Fprintf(out, "  %d API errors while polling; last: %s\n", w.pollErrors, w.lastPollErr)
+	}
+	for _, f := range sum.Failures {
+		_, _ = fmt.Fprintf(out, "  FAIL: %s\n", f)
+	}
+	if sum.OK() {
+		_, _ = fmt.Fprintln(out, "  PASS: every binding stayed Ready after its first sync and no Secret held an expired token")
+	}
+	_, _ = fmt.Fprintln(out, sum.LastLine())
+}
+
+// scanLeaks counts token values in the manager's log and in the namespace's Events.
+func (w *watcher) scanLeaks(ctx context.Context) int {
+	n := 0
+	if b, err := os.ReadFile(w.managerLog); err == nil {
+		n += len(auth0sim.TokenPattern.FindAllIndex(b, -1))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var evs corev1.EventList
+	if err := w.c.List(ctx, &evs, client.InNamespace(w.ns)); err == nil {
+		for _, e := range evs.Items {
+			n += len(auth0sim.TokenPattern.FindAllStringIndex(e.Message, -1))
+		}
+	}
+	return n
+}
+
+// redact hides anything shaped like a simulator token.
+func redact(s string) string { return auth0sim.TokenPattern.ReplaceAllString(s, "[REDACTED]") }
+
+func conditionSummary(conds []metav1.Condition) string {
+	c := meta.FindStatusCondition(conds, authv1alpha1.ConditionReady)
+	if c == nil {
+		return "-"
+	}
+	if string(c.Status) == "True" {
+		return "Ready"
+	}
+	return fmt.Sprintf("%s (%s)", c.Status, c.Reason)
+}
+
+func idpCounts(st auth0sim.Stats) string {
+	keys := make([]string, 0, len(st.IdPRefreshes))
+	for k := range st.IdPRefreshes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, st.IdPRefreshes[k]))
+	}
+	if len(parts) == 0 {
+		return "none yet"
+	}
+	return strings.Join(parts, " ")
+}
+
+func until(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := t.Sub(now).Round(time.Second)
+	if d < 0 {
+		return "-" + fmtDur(-d)
+	}
+	return fmtDur(d)
+}
+
+func since(now, t time.Time) string {
+	if t.IsZero() {
+		return "?"
+	}
+	return fmtDur(now.Sub(t).Round(time.Second))
+}
+
+func fmtDur(d time.Duration) string {
+	if d >= time.Minute {
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%ds", int(d.Seconds()))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+func timeOf(t *metav1.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
+}
