@@ -115,11 +115,14 @@ type SecretTarget struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="!format.dns1123Subdomain().validate(self).hasValue()",message="spec.secret.name must be a DNS subdomain: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+	// +kubebuilder:validation:XValidation:rule="!self.endsWith('.idptoken-state')",message="spec.secret.name must not end in .idptoken-state: the operator names its refresh-state Secrets so"
 	Name string `json:"name"`
 
-	// type of the Secret.
+	// type of the Secret: Opaque, or a type of your own. The kubernetes.io/ types require keys
+	// the operator does not write.
 	// +optional
 	// +kubebuilder:default=Opaque
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('kubernetes.io/') && !self.startsWith('bootstrap.kubernetes.io/')",message="spec.secret.type must be Opaque or a custom type: the kubernetes.io/ types require keys this operator does not write"
 	Type corev1.SecretType `json:"type,omitempty"`
 
 	// includeRefreshToken also writes the refresh_token key. Off by default so that the

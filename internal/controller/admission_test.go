@@ -143,6 +143,10 @@ var _ = Describe("Admission", func() {
 			"spec.secret.name must be a DNS subdomain"),
 		Entry("secret name with a trailing dash", map[string]any{"spec.secret.name": "token-"},
 			"spec.secret.name must be a DNS subdomain"),
+		Entry("a kubernetes.io Secret type", map[string]any{"spec.secret.type": "kubernetes.io/tls"},
+			"spec.secret.type must be Opaque or a custom type"),
+		Entry("the refresh-state Secret's name", map[string]any{"spec.secret.name": "b.idptoken-state"},
+			"spec.secret.name must not end in .idptoken-state"),
 		Entry("tokenURL over plain http", map[string]any{"spec.refresh.tokenURL": "http://idp.example.com/token"},
 			"spec.refresh.tokenURL must be an https:// URL"),
 		Entry("tokenURL not a URL", map[string]any{"spec.refresh.tokenURL": "idp.example.com/token"},
@@ -190,5 +194,6 @@ var _ = Describe("Admission", func() {
 		Expect(create(mutate(validTenant, map[string]any{"metadata.name": "t2", "spec.audience": "https://example.us.auth0.com/api/v2/"}))).To(Succeed())
 		Expect(create(mutate(validTenant, map[string]any{"metadata.name": "t3", "spec.audience": ""}))).To(Succeed())
 		Expect(create(mutate(validBinding, map[string]any{"spec.refresh.tokenURL": "https://idp.example.com/token", "spec.refresh.renewBefore": "1h30m"}))).To(Succeed())
+		Expect(create(mutate(validBinding, map[string]any{"metadata.name": "b2", "spec.secret.type": "example.com/token"}))).To(Succeed())
 	})
 })

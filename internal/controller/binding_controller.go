@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -70,6 +69,9 @@ func (r *BindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	out := r.sync(ctx, in)
+	if out.wait > 0 {
+		return ctrl.Result{RequeueAfter: out.wait}, nil
+	}
 	r.report(in, out)
 	if err := r.patchStatus(ctx, base, b); err != nil {
 		return ctrl.Result{}, err
@@ -119,23 +121,38 @@ func (r *BindingReconciler) managedSecret(ctx context.Context, b *authv1alpha1.I
 	s := &corev1.Secret{}
 	err := r.Client.Get(ctx, key, s)
 	if apierrors.IsNotFound(err) {
-		// The cache holds only managed Secrets: ask the API server whether an unmanaged one is there.
-		m := &metav1.PartialObjectMetadata{}
-		m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-		if err := r.APIReader.Get(ctx, key, m); err == nil {
-			return nil, errConflict
-		} else if !apierrors.IsNotFound(err) {
+		// The cache holds only managed Secrets, and may lag behind a write of this binding's:
+		// ask the API server.
+		if err := r.APIReader.Get(ctx, key, s); apierrors.IsNotFound(err) {
+			return nil, nil
+		} else if err != nil {
 			return nil, err
 		}
-		return nil, nil
-	}
-	if err != nil {
+	} else if err != nil {
 		return nil, err
 	}
 	if !managedBy(s, b) {
 		return nil, errConflict
 	}
 	return s, nil
+}
+
+// freshState re-reads the refresh-state Secret from the API server before a refresh: a cached
+// copy that lags behind the last write would send a spent refresh token. It reports whether the
+// held token changed.
+func (r *BindingReconciler) freshState(ctx context.Context, in *bindingInput) (bool, error) {
+	if in.state == nil {
+		return false, nil
+	}
+	s := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(in.state), s); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	if s.ResourceVersion == in.state.ResourceVersion {
+		return false, nil
+	}
+	in.state, in.held = s, parseState(s)
+	return true, nil
 }
 
 // stateSecretName is the name of the binding's refresh-state Secret; the dot keeps it apart
@@ -175,15 +192,8 @@ func (r *BindingReconciler) finalize(ctx context.Context, b *authv1alpha1.IdPTok
 		return err
 	}
 	if target != nil {
-		base := target.DeepCopy()
-		for _, k := range []string{authv1alpha1.LabelManagedBy, authv1alpha1.LabelBinding} {
-			delete(target.Labels, k)
-		}
-		for _, k := range []string{authv1alpha1.AnnotationExpiresAt, authv1alpha1.AnnotationProvider, authv1alpha1.AnnotationConnection} {
-			delete(target.Annotations, k)
-		}
-		if err := r.Client.Patch(ctx, target, client.MergeFrom(base)); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("releasing secret %q: %w", target.Name, err)
+		if err := r.release(ctx, target); err != nil {
+			return err
 		}
 		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "Retained", "Delete",
 			"Released Secret %s: it keeps its last token and is no longer refreshed", target.Name)
@@ -191,6 +201,22 @@ func (r *BindingReconciler) finalize(ctx context.Context, b *authv1alpha1.IdPTok
 	base := b.DeepCopy()
 	controllerutil.RemoveFinalizer(b, authv1alpha1.FinalizerRetain)
 	return client.IgnoreNotFound(r.Client.Patch(ctx, b, client.MergeFrom(base)))
+}
+
+// release removes the operator's labels and annotations from a Secret it keeps, so that it
+// becomes an ordinary Secret that nothing manages.
+func (r *BindingReconciler) release(ctx context.Context, s *corev1.Secret) error {
+	base := s.DeepCopy()
+	for _, k := range []string{authv1alpha1.LabelManagedBy, authv1alpha1.LabelBinding} {
+		delete(s.Labels, k)
+	}
+	for _, k := range []string{authv1alpha1.AnnotationExpiresAt, authv1alpha1.AnnotationProvider, authv1alpha1.AnnotationConnection} {
+		delete(s.Annotations, k)
+	}
+	if err := r.Client.Patch(ctx, s, client.MergeFrom(base)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("releasing secret %q: %w", s.Name, err)
+	}
+	return nil
 }
 
 func (r *BindingReconciler) jitter() float64 {

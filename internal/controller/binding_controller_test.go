@@ -188,6 +188,42 @@ var _ = Describe("IdPTokenBinding", func() {
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 	})
 
+	It("follows changes of spec.secret: a new name replaces the old Secret, a removed label goes", func() {
+		uid := newUser("google", true)
+		b := userBinding(ns, "moving", "prod", uid, "")
+		b.Spec.Secret.Labels = map[string]string{"team": "a"}
+		Expect(k8s.Create(suiteCtx, b)).To(Succeed())
+		b = waitReady(ns, "moving")
+		b.Spec.Secret.Name = "moved-token"
+		b.Spec.Secret.Labels = nil
+		Expect(k8s.Update(suiteCtx, b)).To(Succeed())
+		Eventually(func(g Gomega) {
+			s, err := getSecret(ns, "moved-token")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(s.Labels).NotTo(HaveKey("team"))
+			g.Expect(s.Data).To(HaveKey("access_token"))
+			_, err = getSecret(ns, "moving-token")
+			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the old Secret must go")
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+
+		b = getBinding(ns, "moving")
+		b.Spec.Secret.Labels = map[string]string{"team": "b"}
+		Expect(k8s.Update(suiteCtx, b)).To(Succeed())
+		Eventually(func(g Gomega) {
+			s, err := getSecret(ns, "moved-token")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(s.Labels).To(HaveKeyWithValue("team", "b"))
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+		b = getBinding(ns, "moving")
+		b.Spec.Secret.Labels = nil
+		Expect(k8s.Update(suiteCtx, b)).To(Succeed())
+		Eventually(func(g Gomega) {
+			s, err := getSecret(ns, "moved-token")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(s.Labels).NotTo(HaveKey("team"))
+		}).WithTimeout(10 * time.Second).Should(Succeed())
+	})
+
 	It("keeps a retained Secret, released from management, when the binding is deleted", func() {
 		uid := newUser("google", true)
 		b := userBinding(ns, "keep", "prod", uid, "")

@@ -54,6 +54,10 @@ var triggers = []trigger{
 		return decision{actionRead, "the token is due for renewal and there is no usable refresh token"}, true
 	},
 	func(in *bindingInput) (decision, bool) {
+		// Applying again drops what the spec no longer asks for, such as a removed label.
+		return decision{actionWrite, "the binding's spec changed"}, in.binding.Generation != in.binding.Status.ObservedGeneration
+	},
+	func(in *bindingInput) (decision, bool) {
 		if in.target == nil {
 			return decision{actionWrite, "the Secret does not exist"}, true
 		}

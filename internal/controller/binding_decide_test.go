@@ -19,6 +19,7 @@ var now = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 func testBinding() *authv1alpha1.IdPTokenBinding {
 	return &authv1alpha1.IdPTokenBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "alice", Namespace: "team-a", UID: "uid-1", Generation: 1},
+		Status:     authv1alpha1.IdPTokenBindingStatus{ObservedGeneration: 1},
 		Spec: authv1alpha1.IdPTokenBindingSpec{
 			TenantRef: authv1alpha1.TenantRef{Kind: authv1alpha1.TenantKindNamespaced, Name: "prod"},
 			User:      &authv1alpha1.UserSource{ID: "google-oauth2|1"},
@@ -91,6 +92,9 @@ func TestDecide(t *testing.T) {
 		"a user label added to the spec: write": {
 			edit: func(in *bindingInput) { in.binding.Spec.Secret.Labels = map[string]string{"team": "a"} }, want: actionWrite,
 		},
+		"spec changed since the last successful pass: write, so that removed labels go": {
+			edit: func(in *bindingInput) { in.binding.Generation = 2 }, want: actionWrite,
+		},
 		"foreign keys and labels are left alone": {
 			edit: func(in *bindingInput) { in.target.Data["other"] = []byte("x"); in.target.Labels["other"] = "x" }, want: actionNone,
 		},
@@ -145,6 +149,15 @@ func TestAdopt(t *testing.T) {
 			}(),
 			read:        valid("at-a1", "rt-a1", time.Hour),
 			wantVerdict: adoptNew, wantAT: "at-a1", wantRT: "rt-a1",
+		},
+		"a spec edit naming the same identity differently keeps the rotated lineage": {
+			held: func() *heldToken {
+				h := valid("at-2", "rt-2", 10*time.Minute)
+				h.Auth0RefreshHash, h.Source = hashToken("rt-a0"), "before-the-edit"
+				return h
+			}(),
+			read:        valid("at-a0", "rt-a0", -time.Minute),
+			wantVerdict: adoptRefresh, wantAT: "at-a0", wantRT: "rt-2",
 		},
 		"Auth0's access token expired but its refresh token is usable: refresh now": {
 			held: nil, read: valid("at-a0", "rt-a0", -time.Second), wantVerdict: adoptRefresh, wantAT: "at-a0", wantRT: "rt-a0",

@@ -62,11 +62,17 @@ func (r *BindingReconciler) report(in *bindingInput, out outcome) {
 		return
 	}
 
-	st.FailedAttempts++
-	st.LastFailureTime = metaTime(now)
-	r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, f.reason, "Sync", "%s", f.message)
+	// A terminal failure seen again on a recheck is no news: no new attempt counted, no Event.
+	if !(f.terminal && sameFailure(b, f)) {
+		st.FailedAttempts++
+		st.LastFailureTime = metaTime(now)
+		r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, f.reason, "Sync", "%s", f.message)
+	}
 	h := out.held
-	secretHoldsIt := h != nil && (out.wrote || (in.target != nil && targetUpToDate(b, h, in.target)))
+	// The Secret counts only if it holds a token of the binding's current source whose expiry is
+	// known: with an unknown expiry, Ready needs the last read to have succeeded.
+	secretHoldsIt := h != nil && h.Source == sourceOf(b) && !h.Expiry.ExpiresAt.IsZero() &&
+		(out.wrote || (in.target != nil && targetUpToDate(b, h, in.target)))
 	switch {
 	case secretHoldsIt && h.validAt(now):
 		setCondition(b, authv1alpha1.ConditionReady, metav1.ConditionTrue, authv1alpha1.ReasonSynced,
@@ -83,6 +89,16 @@ func (r *BindingReconciler) report(in *bindingInput, out outcome) {
 		meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionSyncFailing)
 		setCondition(b, authv1alpha1.ConditionReady, metav1.ConditionFalse, f.reason, f.message)
 	}
+}
+
+// sameFailure tells whether the binding's conditions already report this failure.
+func sameFailure(b *authv1alpha1.IdPTokenBinding, f *failure) bool {
+	for _, t := range []string{authv1alpha1.ConditionReady, authv1alpha1.ConditionSyncFailing} {
+		if c := meta.FindStatusCondition(b.Status.Conditions, t); c != nil && c.Reason == f.reason && c.Message == f.message {
+			return true
+		}
+	}
+	return false
 }
 
 // result is when the binding is looked at next.

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,6 +42,7 @@ func transient(reason string, format string, args ...any) *failure {
 
 // outcome is what a pass did.
 type outcome struct {
+	wait      time.Duration // nothing decided: look again after this long, reporting nothing
 	decision  decision
 	held      *heldToken // the token held after the pass
 	wrote     bool       // the target Secret's content was written
@@ -63,9 +65,22 @@ func (r *BindingReconciler) sync(ctx context.Context, in *bindingInput) outcome 
 	case in.conflict != "":
 		return outcome{held: in.held, failure: terminal(authv1alpha1.ReasonSecretConflict, time.Minute,
 			"Secret %q exists and is not managed by this binding; delete it or choose another spec.secret.name", in.conflict)}
+	case in.api == nil && tenantReady(in.tenant):
+		// Just after a restart: the tenant controller has not rebuilt the tenant's client yet.
+		return outcome{held: in.held, wait: 2 * time.Second}
 	}
 
-	out := outcome{decision: decide(in), held: in.held}
+	d := decide(in)
+	if d.action == actionRefresh || (d.action == actionRead && in.held != nil) {
+		changed, err := r.freshState(ctx, in)
+		if err != nil {
+			return outcome{held: in.held, err: err}
+		}
+		if changed {
+			d = decide(in)
+		}
+	}
+	out := outcome{decision: d, held: in.held}
 	var next *heldToken
 	if out.decision.action == actionNone || out.decision.action == actionWrite {
 		next = r.reschedule(in)
@@ -75,7 +90,7 @@ func (r *BindingReconciler) sync(ctx context.Context, in *bindingInput) outcome 
 		next, out.failure = r.refresh(ctx, in, in.held, true)
 		out.refreshed = out.failure == nil
 	case actionRead:
-		next, out.failure = r.readAuth0(ctx, in, in.held, true)
+		next, out.failure = r.readAuth0(ctx, in, in.held)
 		out.refreshed = out.failure == nil && next != nil && next.LastRefresh.Equal(in.now)
 	}
 
@@ -86,7 +101,14 @@ func (r *BindingReconciler) sync(ctx context.Context, in *bindingInput) outcome 
 		}
 		out.held = next
 	}
-	if h := out.held; h != nil && h.validAt(in.now) && (in.target == nil || !targetUpToDate(b, h, in.target)) {
+	if b.Generation != b.Status.ObservedGeneration {
+		if err := r.dropOldTargets(ctx, in); err != nil {
+			out.err = err
+			return out
+		}
+	}
+	if h := out.held; h != nil && h.validAt(in.now) &&
+		(out.decision.action == actionWrite || in.target == nil || !targetUpToDate(b, h, in.target)) {
 		if err := r.applyTarget(ctx, in, h); err != nil {
 			out.err = err
 			return out
@@ -111,6 +133,45 @@ func (r *BindingReconciler) reschedule(in *bindingInput) *heldToken {
 	return &next
 }
 
+// dropOldTargets deletes the Secrets this binding wrote under a previous spec.secret.name
+// (those it owns; a retained one is released instead).
+func (r *BindingReconciler) dropOldTargets(ctx context.Context, in *bindingInput) error {
+	b := in.binding
+	list := &corev1.SecretList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(b.Namespace),
+		client.MatchingLabels{authv1alpha1.LabelManagedBy: authv1alpha1.ManagedByValue, authv1alpha1.LabelBinding: b.Name}); err != nil {
+		return fmt.Errorf("listing the binding's secrets: %w", err)
+	}
+	for i := range list.Items {
+		s := &list.Items[i]
+		if s.Name == b.Spec.Secret.Name || s.Name == stateSecretName(b) {
+			continue
+		}
+		if hasControllerRef(s, b) {
+			if err := r.Client.Delete(ctx, s); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("deleting secret %q, no longer the binding's target: %w", s.Name, err)
+			}
+		} else if err := r.release(ctx, s); err != nil {
+			return err
+		}
+		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "SecretReleased", "WriteSecret",
+			"Secret %s is no longer the binding's target (spec.secret.name is %s)", s.Name, b.Spec.Secret.Name)
+	}
+	return nil
+}
+
+func tenantReady(t *authv1alpha1.Auth0Tenant) bool {
+	if t == nil {
+		return false
+	}
+	for _, c := range t.Status.Conditions {
+		if c.Type == authv1alpha1.ConditionReady {
+			return c.Status == metav1.ConditionTrue && c.ObservedGeneration == t.Generation
+		}
+	}
+	return false
+}
+
 // refresh renews the held token at the IdP. On invalid_grant the refresh token is marked dead
 // and, when fallback is set, Auth0 is re-read for a newer one.
 func (r *BindingReconciler) refresh(ctx context.Context, in *bindingInput, held *heldToken, fallback bool) (*heldToken, *failure) {
@@ -130,7 +191,8 @@ func (r *BindingReconciler) refresh(ctx context.Context, in *bindingInput, held 
 		if !fallback {
 			return &dead, transient(authv1alpha1.ReasonRefreshFailed, "The identity provider rejected the refresh token: %v", err)
 		}
-		next, f := r.readAuth0(ctx, in, &dead, false)
+		// Auth0 may hold a newer refresh token (the user logged in again): it is tried at once.
+		next, f := r.readAuth0(ctx, in, &dead)
 		if next == nil {
 			next = &dead
 		}
@@ -158,7 +220,7 @@ func (r *BindingReconciler) refresh(ctx context.Context, in *bindingInput, held 
 // readAuth0 reads the token from Auth0 and adopts it: Auth0's refresh token wins when it is a
 // new one, an expired access token is refreshed at once, and a token no newer than the one
 // held is re-read later rather than in a loop.
-func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, held *heldToken, refreshExpired bool) (*heldToken, *failure) {
+func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, held *heldToken) (*heldToken, *failure) {
 	if in.api == nil || !r.Tenants.Ready(in.tenantKey) {
 		return nil, r.tenantNotReady(in)
 	}
@@ -177,10 +239,8 @@ func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, hel
 	next, verdict := adopt(in.now, held, read)
 	switch verdict {
 	case adoptRefresh:
-		if refreshExpired {
-			return r.refresh(ctx, in, next, false)
-		}
-		fallthrough
+		// fallback=false: a second invalid_grant ends there rather than in a loop.
+		return r.refresh(ctx, in, next, false)
 	case adoptNothingNewer:
 		if !next.validAt(in.now) {
 			return next, terminal(authv1alpha1.ReasonTokenExpired, fallbackInterval(in.binding),
@@ -188,6 +248,12 @@ func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, hel
 		}
 		// Nothing newer in Auth0 yet: look again halfway to expiry.
 		next.RenewAt = halfwayToExpiry(in.now, next, fallbackInterval(in.binding))
+		if next.RefreshTokenDead {
+			// The Secret keeps a token that will not be renewed: say so now, not at expiry.
+			return next, terminal(authv1alpha1.ReasonRefreshFailed, next.RenewAt.Sub(in.now),
+				"The identity provider rejected the refresh token (invalid_grant) and Auth0 has no newer one; the token in Secret %s is not renewed past %s unless the user logs in again through connection %s",
+				in.binding.Spec.Secret.Name, describeExpiry(next), next.Identity.Connection)
+		}
 	default:
 		next.ObtainedAt = in.now
 		next.RenewAt = r.renewAt(in.binding, next, in.now)
@@ -208,7 +274,9 @@ const (
 func adopt(now time.Time, held, fresh *heldToken) (*heldToken, adoptVerdict) {
 	next := *fresh
 	sameSource := held != nil && held.Source == fresh.Source
-	if sameSource && held.Auth0RefreshHash != "" && held.Auth0RefreshHash == fresh.Auth0RefreshHash {
+	// An equal hash proves the same lineage even across a spec edit that names the same identity
+	// differently: a rotated refresh token must survive it.
+	if held != nil && held.Auth0RefreshHash != "" && held.Auth0RefreshHash == fresh.Auth0RefreshHash {
 		// Auth0's refresh token is the one this lineage started from: the held one is newer.
 		next.RefreshToken, next.RefreshTokenDead, next.LastRefresh = held.RefreshToken, held.RefreshTokenDead, held.LastRefresh
 	}
@@ -410,6 +478,9 @@ func fallbackInterval(b *authv1alpha1.IdPTokenBinding) time.Duration {
 	return time.Hour
 }
 
+// stateWriteTimeout bounds the write of the refresh-state Secret.
+const stateWriteTimeout = 15 * time.Second
+
 // applyState persists the held token in the binding's refresh-state Secret when it changed.
 func (r *BindingReconciler) applyState(ctx context.Context, in *bindingInput, h *heldToken) error {
 	data := h.stateData()
@@ -417,7 +488,12 @@ func (r *BindingReconciler) applyState(ctx context.Context, in *bindingInput, h 
 		return nil
 	}
 	b := in.binding
-	ac := corev1ac.Secret(stateSecretName(b), b.Namespace).
+	ac := corev1ac.Secret(stateSecretName(b), b.Namespace)
+	if in.state != nil {
+		// Optimistic lock: never overwrite a newer refresh token written by another pass.
+		ac.WithResourceVersion(in.state.ResourceVersion)
+	}
+	ac.
 		WithType(corev1.SecretTypeOpaque).
 		WithLabels(map[string]string{
 			authv1alpha1.LabelManagedBy: authv1alpha1.ManagedByValue,
@@ -426,15 +502,23 @@ func (r *BindingReconciler) applyState(ctx context.Context, in *bindingInput, h 
 		}).
 		WithOwnerReferences(ownerRef(b)).
 		WithData(data)
+	// A rotated refresh token must not be lost to the end of the reconcile's deadline or to a
+	// blip of the API server: this write has its own deadline and a few retries.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateWriteTimeout)
+	defer cancel()
 	var err error
-	for attempt := 0; attempt < 3; attempt++ { // a rotated refresh token must not be lost to a blip
+	for attempt := 1; ; attempt++ {
 		if err = r.Client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err == nil {
 			return nil
 		}
-		if !apierrors.IsServerTimeout(err) && !apierrors.IsTimeout(err) && !apierrors.IsTooManyRequests(err) && !apierrors.IsServiceUnavailable(err) {
+		retriable := apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err)
+		if !retriable || attempt == 3 {
 			break
 		}
-		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
 	}
 	return fmt.Errorf("writing refresh-state secret %q: %w", stateSecretName(b), err)
 }

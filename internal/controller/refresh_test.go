@@ -90,6 +90,15 @@ var _ = Describe("Refresh", func() {
 		state.Data["refresh_token"] = []byte("sim_rt_revoked")
 		Expect(k8s.Update(suiteCtx, state)).To(Succeed())
 
+		By("it says so while the token is still valid, not only at expiry")
+		Eventually(func(g Gomega) {
+			b := getBinding(ns, "dead")
+			g.Expect(readyReason(b.Status.Conditions)).To(Equal("True/" + authv1alpha1.ReasonSynced))
+			c := condition(b, authv1alpha1.ConditionSyncFailing)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Reason).To(Equal(authv1alpha1.ReasonRefreshFailed))
+			g.Expect(c.Message).To(ContainSubstring("invalid_grant"))
+		}).WithTimeout(idpLifetime).WithPolling(time.Second).Should(Succeed())
 		Eventually(func(g Gomega) {
 			b := getBinding(ns, "dead")
 			g.Expect(readyReason(b.Status.Conditions)).To(Equal("False/" + authv1alpha1.ReasonTokenExpired))
@@ -157,5 +166,28 @@ var _ = Describe("Refresh", func() {
 		Eventually(func(g Gomega) {
 			g.Expect(readyReason(getBinding(ns, "brief").Status.Conditions)).To(Equal("True/" + authv1alpha1.ReasonSynced))
 		}).WithTimeout(40 * time.Second).WithPolling(time.Second).Should(Succeed())
+	})
+
+	It("keeps refreshing at the IdP while Auth0 is down", func() {
+		uid := newUser("microsoft", true)
+		Expect(k8s.Create(suiteCtx, userBinding(ns, "outage", "prod", uid, ""))).To(Succeed())
+		waitReady(ns, "outage")
+		By("waiting for a first refresh, which resolves and caches the IdP endpoint")
+		Eventually(func() *metav1.Time { return getBinding(ns, "outage").Status.LastRefreshTime }).
+			WithTimeout(idpLifetime).WithPolling(time.Second).ShouldNot(BeNil())
+		first := getBinding(ns, "outage").Status.LastRefreshTime.Time
+
+		sim.SetFault("/api/v2/", auth0sim.Fault{Status: 503})
+		sim.SetFault("/oauth/token", auth0sim.Fault{Status: 503})
+		DeferCleanup(sim.ClearFaults)
+		Eventually(func(g Gomega) {
+			b := getBinding(ns, "outage")
+			g.Expect(b.Status.LastRefreshTime.Time).To(BeTemporally(">", first))
+			g.Expect(readyReason(b.Status.Conditions)).To(Equal("True/" + authv1alpha1.ReasonSynced))
+			s, err := getSecret(ns, "outage-token")
+			g.Expect(err).NotTo(HaveOccurred())
+			_, ok := sim.AccessTokenValid(string(s.Data["access_token"]))
+			g.Expect(ok).To(BeTrue())
+		}).WithTimeout(idpLifetime).WithPolling(time.Second).Should(Succeed())
 	})
 })

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -43,6 +44,8 @@ type TenantReconciler struct {
 // +kubebuilder:rbac:groups=auth.idptoken.dev,resources=auth0tenants/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // Reconcile builds the tenant's client from its spec and credentials and authenticates it.
 func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -65,11 +68,14 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 	}()
 
-	cfg, reason, err := r.config(ctx, tenant)
-	if err != nil {
-		r.Tenants.Forget(req.NamespacedName)
-		r.setReady(tenant, metav1.ConditionFalse, reason, err.Error())
+	cfg, err := r.config(ctx, tenant)
+	if errors.Is(err, errCredentialsNotFound) {
+		// Keep the client: its HTTP client and IdP endpoints keep refreshes at the IdPs going.
+		r.Tenants.SetReady(req.NamespacedName, false)
+		r.setReady(tenant, metav1.ConditionFalse, authv1alpha1.ReasonCredentialsNotFound, err.Error())
 		return ctrl.Result{RequeueAfter: CredentialsResync}, nil
+	} else if err != nil {
+		return ctrl.Result{}, err
 	}
 	api, err := r.Tenants.Ensure(req.NamespacedName, cfg)
 	if err != nil {
@@ -104,11 +110,11 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 }
 
 // config reads the credentials Secret and turns the tenant's spec into a client configuration.
-func (r *TenantReconciler) config(ctx context.Context, tenant *authv1alpha1.Auth0Tenant) (auth0.Config, string, error) {
+func (r *TenantReconciler) config(ctx context.Context, tenant *authv1alpha1.Auth0Tenant) (auth0.Config, error) {
 	ref := tenant.Spec.CredentialsSecretRef
 	id, secret, err := readClientCredentials(ctx, r.APIReader, tenant.Namespace, &ref)
 	if err != nil {
-		return auth0.Config{}, authv1alpha1.ReasonCredentialsNotFound, err
+		return auth0.Config{}, err
 	}
 	rl := tenant.Spec.RateLimit
 	rps, burst := float64(rl.RequestsPerSecond), int(rl.Burst)
@@ -126,24 +132,27 @@ func (r *TenantReconciler) config(ctx context.Context, tenant *authv1alpha1.Auth
 		CABundle:          tenant.Spec.CABundle,
 		RequestsPerSecond: rps,
 		Burst:             burst,
-	}, "", nil
+	}, nil
 }
+
+// errCredentialsNotFound: the credentials Secret or one of its keys is missing.
+var errCredentialsNotFound = errors.New("credentials not found")
 
 // readClientCredentials reads an OAuth client ID and secret from a Secret without caching it.
 func readClientCredentials(ctx context.Context, reader client.Reader, namespace string, ref *authv1alpha1.SecretKeysRef) (string, string, error) {
 	s := &corev1.Secret{}
 	if err := reader.Get(ctx, types.NamespacedName{Namespace: namespace, Name: ref.Name}, s); err != nil {
 		if apierrors.IsNotFound(err) {
-			return "", "", fmt.Errorf("secret %q not found in namespace %q", ref.Name, namespace)
+			return "", "", fmt.Errorf("%w: secret %q not found in namespace %q", errCredentialsNotFound, ref.Name, namespace)
 		}
 		return "", "", fmt.Errorf("reading secret %q: %w", ref.Name, err)
 	}
 	id, secret := s.Data[ref.ClientIDKeyOrDefault()], s.Data[ref.ClientSecretKeyOrDefault()]
 	switch {
 	case len(id) == 0:
-		return "", "", fmt.Errorf("secret %q has no key %q", ref.Name, ref.ClientIDKeyOrDefault())
+		return "", "", fmt.Errorf("%w: secret %q has no key %q", errCredentialsNotFound, ref.Name, ref.ClientIDKeyOrDefault())
 	case len(secret) == 0:
-		return "", "", fmt.Errorf("secret %q has no key %q", ref.Name, ref.ClientSecretKeyOrDefault())
+		return "", "", fmt.Errorf("%w: secret %q has no key %q", errCredentialsNotFound, ref.Name, ref.ClientSecretKeyOrDefault())
 	}
 	return strings.TrimSpace(string(id)), strings.TrimSpace(string(secret)), nil
 }
