@@ -63,7 +63,7 @@ func (r *BindingReconciler) report(in *bindingInput, out outcome) {
 	}
 
 	// A terminal failure seen again on a recheck is no news: no new attempt counted, no Event.
-	if !(f.terminal && sameFailure(b, f)) {
+	if !f.terminal || !sameFailure(b, f) {
 		st.FailedAttempts++
 		st.LastFailureTime = metaTime(now)
 		r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, f.reason, "Sync", "%s", f.message)
