@@ -32,6 +32,8 @@ func CacheOptions(namespaces []string) cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Label: ManagedSecretSelector},
 		},
+		// The operator never reads managedFields; they are most of a small object's size.
+		DefaultTransform: cache.TransformStripManagedFields(),
 	}
 	if len(namespaces) > 0 {
 		opts.DefaultNamespaces = make(map[string]cache.Config, len(namespaces))

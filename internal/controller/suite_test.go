@@ -74,11 +74,14 @@ var _ = BeforeSuite(func() {
 	var err error
 	restCfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
+	// Cleanups registered here run after AfterSuite even when it fails, so nothing outlives the suite.
+	DeferCleanup(func() { Expect(testEnv.Stop()).To(Succeed()) })
 	k8s, err = client.New(restCfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 
 	sim, err = auth0sim.New(auth0sim.Options{})
 	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(sim.Close)
 	sim.AddM2MClient(m2mClientID, m2mClientSecret, RequiredScopes...)
 	for _, o := range []auth0sim.IdPOptions{
 		{Name: "google", ClientID: "google-client", ClientSecret: "sim_cs_google", Rotation: auth0sim.RotationNone, AccessTokenLifetime: idpLifetime},
@@ -98,19 +101,12 @@ var _ = BeforeSuite(func() {
 	sim.AddUser(firstUser, auth0sim.IdentitySpec{Connection: "google-sim", Provider: "oauth2", UserID: "secrecy-probe", IdP: "google", OfflineAccess: true})
 
 	startManager()
+	DeferCleanup(func() { stopManager(); suiteStop() })
 })
 
 var _ = AfterSuite(func() {
 	if sim != nil && k8s != nil {
 		expectNoSecrets()
-	}
-	stopManager()
-	if sim != nil {
-		sim.Close()
-	}
-	suiteStop()
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
 	}
 })
 

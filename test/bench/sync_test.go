@@ -187,6 +187,7 @@ func steadyState(b *testing.B) {
 	}
 	st1 := h.sim.Stats()
 	syncReqs := st1.APIRequests - st0.APIRequests
+	syncLog := h.reqs.since(start)
 
 	// Steady state: two token lifetimes, observing every Secret and binding once a second.
 	b.StartTimer()
@@ -226,8 +227,8 @@ func steadyState(b *testing.B) {
 
 	b.Logf("SteadyState: %d bindings over %d users, %s IdP tokens, --max-concurrent-reconciles=%d, tenant and simulator at %d req/s",
 		n, users, lifetime, workers, freeTierRate)
-	b.Logf("  sync: all Ready after %.1fs with %d Management API requests (%d users + %d connections = minimum %d)",
-		syncTime.Seconds(), syncReqs, users, len(h.idps), users+len(h.idps))
+	b.Logf("  sync: all Ready after %.1fs with %d Management API requests (minimum: %d users; the %d connections are read at the first renewal): %s",
+		syncTime.Seconds(), syncReqs, users, len(h.idps), formatCounts(pathCounts(syncLog)))
 	b.Logf("  steady state (%.0fs = 2 lifetimes after the sync): %d Management API requests (target 0): %d in the 1st lifetime, %d in the 2nd; "+
 		"user reads %d, connection reads %d, 429s %d, M2M tokens issued in all %d",
 		time.Since(steadyStart).Seconds(), steadyReqs, w1, w2, userReads, connReads, st2.RateLimited-st1.RateLimited, st2.M2MTokensIssued)
