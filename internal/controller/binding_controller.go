@@ -31,6 +31,8 @@ type BindingReconciler struct {
 	Tenants   *TenantClients
 	// Jitter returns a value in [0, 1) that moves renewals earlier by up to 10% of a lifetime.
 	Jitter func() float64
+
+	writes *ownWrites // set up by SetupWithManager
 }
 
 // +kubebuilder:rbac:groups=auth.idptoken.dev,resources=idptokenbindings,verbs=get;list;watch;update;patch

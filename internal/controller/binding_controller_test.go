@@ -193,10 +193,11 @@ var _ = Describe("IdPTokenBinding", func() {
 		b := userBinding(ns, "moving", "prod", uid, "")
 		b.Spec.Secret.Labels = map[string]string{"team": "a"}
 		Expect(k8s.Create(suiteCtx, b)).To(Succeed())
-		b = waitReady(ns, "moving")
-		b.Spec.Secret.Name = "moved-token"
-		b.Spec.Secret.Labels = nil
-		Expect(k8s.Update(suiteCtx, b)).To(Succeed())
+		waitReady(ns, "moving")
+		updateBinding(ns, "moving", func(b *authv1alpha1.IdPTokenBinding) {
+			b.Spec.Secret.Name = "moved-token"
+			b.Spec.Secret.Labels = nil
+		})
 		Eventually(func(g Gomega) {
 			s, err := getSecret(ns, "moved-token")
 			g.Expect(err).NotTo(HaveOccurred())
@@ -206,17 +207,13 @@ var _ = Describe("IdPTokenBinding", func() {
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the old Secret must go")
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 
-		b = getBinding(ns, "moving")
-		b.Spec.Secret.Labels = map[string]string{"team": "b"}
-		Expect(k8s.Update(suiteCtx, b)).To(Succeed())
+		updateBinding(ns, "moving", func(b *authv1alpha1.IdPTokenBinding) { b.Spec.Secret.Labels = map[string]string{"team": "b"} })
 		Eventually(func(g Gomega) {
 			s, err := getSecret(ns, "moved-token")
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(s.Labels).To(HaveKeyWithValue("team", "b"))
 		}).WithTimeout(10 * time.Second).Should(Succeed())
-		b = getBinding(ns, "moving")
-		b.Spec.Secret.Labels = nil
-		Expect(k8s.Update(suiteCtx, b)).To(Succeed())
+		updateBinding(ns, "moving", func(b *authv1alpha1.IdPTokenBinding) { b.Spec.Secret.Labels = nil })
 		Eventually(func(g Gomega) {
 			s, err := getSecret(ns, "moved-token")
 			g.Expect(err).NotTo(HaveOccurred())

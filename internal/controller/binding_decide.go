@@ -54,8 +54,10 @@ var triggers = []trigger{
 		return decision{actionRead, "the token is due for renewal and there is no usable refresh token"}, true
 	},
 	func(in *bindingInput) (decision, bool) {
-		// Applying again drops what the spec no longer asks for, such as a removed label.
-		return decision{actionWrite, "the binding's spec changed"}, in.binding.Generation != in.binding.Status.ObservedGeneration
+		// Applying again drops what the spec no longer asks for, such as a removed label. Only
+		// after a first successful pass: a cache lagging behind that pass is not a spec change.
+		st := in.binding.Status
+		return decision{actionWrite, "the binding's spec changed"}, st.ObservedGeneration != 0 && in.binding.Generation != st.ObservedGeneration
 	},
 	func(in *bindingInput) (decision, bool) {
 		if in.target == nil {

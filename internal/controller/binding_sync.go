@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -256,7 +257,9 @@ func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, hel
 		}
 	default:
 		next.ObtainedAt = in.now
-		next.RenewAt = r.renewAt(in.binding, next, in.now)
+		// Reading Auth0 renews nothing: the 30 s spacing counts from the last refresh at the IdP,
+		// so a token that was already old when read is renewed on time.
+		next.RenewAt = r.renewAt(in.binding, next, next.LastRefresh)
 	}
 	return next, nil
 }
@@ -509,6 +512,7 @@ func (r *BindingReconciler) applyState(ctx context.Context, in *bindingInput, h 
 	var err error
 	for attempt := 1; ; attempt++ {
 		if err = r.Client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err == nil {
+			r.recordWrite(b.Namespace, stateSecretName(b), ac.ResourceVersion)
 			return nil
 		}
 		retriable := apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err)
@@ -544,7 +548,14 @@ func (r *BindingReconciler) applyTarget(ctx context.Context, in *bindingInput, h
 	if err := r.Client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
 		return fmt.Errorf("writing secret %q: %w", b.Spec.Secret.Name, err)
 	}
+	r.recordWrite(b.Namespace, b.Spec.Secret.Name, ac.ResourceVersion)
 	return nil
+}
+
+func (r *BindingReconciler) recordWrite(namespace, name string, rv *string) {
+	if r.writes != nil {
+		r.writes.wrote(types.NamespacedName{Namespace: namespace, Name: name}, rv)
+	}
 }
 
 func ownerRef(b *authv1alpha1.IdPTokenBinding) *metav1ac.OwnerReferenceApplyConfiguration {

@@ -145,8 +145,9 @@ var _ = Describe("Refresh", func() {
 		exp := b.Status.ExpiresAt.Time
 		// Default: a third of the 45 s lifetime before expiry, at least 30 s after it was obtained.
 		Expect(b.Status.NextRefreshTime.Time).To(BeTemporally("<=", exp.Add(-15*time.Second)))
-		b.Spec.Refresh.RenewBefore = &metav1.Duration{Duration: 5 * time.Second}
-		Expect(k8s.Update(suiteCtx, b)).To(Succeed())
+		updateBinding(ns, "resched", func(b *authv1alpha1.IdPTokenBinding) {
+			b.Spec.Refresh.RenewBefore = &metav1.Duration{Duration: 5 * time.Second}
+		})
 		Eventually(func(g Gomega) {
 			b := getBinding(ns, "resched")
 			g.Expect(b.Status.ObservedGeneration).To(Equal(b.Generation))

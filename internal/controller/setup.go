@@ -64,6 +64,7 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 	if r.Client == nil || r.APIReader == nil || r.Recorder == nil || r.Clock == nil || r.Tenants == nil {
 		return fmt.Errorf("binding controller: a dependency is nil")
 	}
+	r.writes = newOwnWrites()
 	err := mgr.GetFieldIndexer().IndexField(context.Background(), &authv1alpha1.IdPTokenBinding{}, tenantRefIndex,
 		func(o client.Object) []string {
 			b := o.(*authv1alpha1.IdPTokenBinding)
@@ -81,7 +82,7 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(secretToBinding),
 			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 				return o.GetLabels()[authv1alpha1.LabelBinding] != ""
-			}))).
+			}), r.writes.predicate())).
 		Watches(&authv1alpha1.Auth0Tenant{}, handler.EnqueueRequestsFromMapFunc(r.tenantToBindings)).
 		// A deadline on every pass: client-side rate-limit waits end only with the context.
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, ReconciliationTimeout: ReconcileTimeout}).

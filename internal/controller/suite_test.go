@@ -19,6 +19,7 @@ import (
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -230,6 +231,19 @@ func getBinding(ns, name string) *authv1alpha1.IdPTokenBinding {
 func getSecret(ns, name string) (*corev1.Secret, error) {
 	s := &corev1.Secret{}
 	return s, k8s.Get(suiteCtx, client.ObjectKey{Namespace: ns, Name: name}, s)
+}
+
+// updateBinding changes a binding's spec, retrying when the operator patched its status meanwhile.
+func updateBinding(ns, name string, mutate func(*authv1alpha1.IdPTokenBinding)) {
+	GinkgoHelper()
+	Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		b := &authv1alpha1.IdPTokenBinding{}
+		if err := k8s.Get(suiteCtx, client.ObjectKey{Namespace: ns, Name: name}, b); err != nil {
+			return err
+		}
+		mutate(b)
+		return k8s.Update(suiteCtx, b)
+	})).To(Succeed())
 }
 
 // waitReady waits for the binding's Ready=True/Synced and returns it.

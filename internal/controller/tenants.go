@@ -175,7 +175,9 @@ func (t *TenantClients) GetUser(ctx context.Context, key types.NamespacedName, i
 	c.mu.Lock()
 	r, ok := c.users[id]
 	c.mu.Unlock()
-	if ok && now.Sub(r.at) < RecentUserTTL && r.at.After(notBefore) {
+	// Whole seconds, as notBefore comes from a persisted time: the read that produced a held
+	// token must never count as newer than it.
+	if ok && now.Sub(r.at) < RecentUserTTL && r.at.Truncate(time.Second).After(notBefore) {
 		return r.user, nil
 	}
 	u, err := c.api.GetUser(ctx, id)
