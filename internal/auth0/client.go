@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/idptoken/idptoken-operator/internal/safetext"
+
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/sync/singleflight"
@@ -370,7 +372,7 @@ func (c *Client) readResponse(ctx context.Context, req request, resp *http.Respo
 	}
 	if !isJSON(resp.Header.Get("Content-Type")) {
 		mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-		return nil, req.badResponse(resp.StatusCode, fmt.Errorf("unexpected content type %q", sanitize(mt, 64)))
+		return nil, req.badResponse(resp.StatusCode, fmt.Errorf("unexpected content type %q", safetext.Clip(mt, 64)))
 	}
 	return body, nil
 }

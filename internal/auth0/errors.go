@@ -7,7 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
+
+	"github.com/idptoken/idptoken-operator/internal/safetext"
 )
 
 // ErrorKind classifies an APIError so callers can decide between requeueing,
@@ -220,30 +221,9 @@ func newStatusError(method, path string, status int, body []byte) *APIError {
 	return &APIError{
 		StatusCode: status,
 		Kind:       kindForStatus(status),
-		Code:       sanitize(eb.ErrorCode, 64),
-		Message:    sanitize(eb.Message, maxMessageLen),
+		Code:       safetext.Clip(eb.ErrorCode, 64),
+		Message:    safetext.Clip(eb.Message, maxMessageLen),
 		Method:     method,
 		Path:       path,
 	}
-}
-
-// sanitize makes server-provided text safe for logs and conditions: control
-// characters become spaces and the result is cut to at most limit runes.
-func sanitize(s string, limit int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	n := 0
-	for i := range s {
-		if n == limit {
-			return s[:i] + "…"
-		}
-		n++
-	}
-	return s
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/idptoken/idptoken-operator/internal/safetext"
+
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"k8s.io/utils/clock"
@@ -57,8 +59,8 @@ func (s *m2mSource) tokenError(err error) error {
 			status = re.Response.StatusCode
 		}
 		apiErr.StatusCode = status
-		apiErr.Code = sanitize(re.ErrorCode, 64)
-		apiErr.Message = sanitize(re.ErrorDescription, maxMessageLen)
+		apiErr.Code = safetext.Clip(re.ErrorCode, 64)
+		apiErr.Message = safetext.Clip(re.ErrorDescription, maxMessageLen)
 		switch {
 		case status == http.StatusTooManyRequests:
 			s.stats.rateLimited.Add(1)

@@ -9,7 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
+
+	"github.com/idptoken/idptoken-operator/internal/safetext"
 
 	"golang.org/x/oauth2"
 )
@@ -171,8 +172,8 @@ func classify(ctx context.Context, tokenURL string, err error, now time.Time) er
 func fromRetrieveError(tokenURL string, re *oauth2.RetrieveError, now time.Time) *RefreshError {
 	e := &RefreshError{
 		TokenURL:    tokenURL,
-		Code:        sanitize(re.ErrorCode, 64),
-		Description: sanitize(re.ErrorDescription, maxDescriptionLen),
+		Code:        safetext.Clip(re.ErrorCode, 64),
+		Description: safetext.Clip(re.ErrorDescription, maxDescriptionLen),
 	}
 	if re.Response != nil {
 		e.StatusCode = re.Response.StatusCode
@@ -216,25 +217,4 @@ func displayURL(raw string) string {
 		return "(invalid URL)"
 	}
 	return u.Scheme + "://" + u.Host + u.EscapedPath()
-}
-
-// sanitize makes IdP-provided text safe for logs and conditions: control
-// characters become spaces and the result is cut to at most limit runes.
-func sanitize(s string, limit int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	n := 0
-	for i := range s {
-		if n == limit {
-			return s[:i] + "…"
-		}
-		n++
-	}
-	return s
 }
