@@ -148,10 +148,6 @@ func setCondition(b *authv1alpha1.IdPTokenBinding, typ string, status metav1.Con
 	})
 }
 
-func conditionsEqual(a, b []metav1.Condition) bool {
-	return equality.Semantic.DeepEqual(a, b)
-}
-
 func metaTime(t time.Time) *metav1.Time {
 	if t.IsZero() {
 		return nil

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -165,12 +166,8 @@ func tenantReady(t *authv1alpha1.Auth0Tenant) bool {
 	if t == nil {
 		return false
 	}
-	for _, c := range t.Status.Conditions {
-		if c.Type == authv1alpha1.ConditionReady {
-			return c.Status == metav1.ConditionTrue && c.ObservedGeneration == t.Generation
-		}
-	}
-	return false
+	c := meta.FindStatusCondition(t.Status.Conditions, authv1alpha1.ConditionReady)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == t.Generation
 }
 
 // refresh renews the held token at the IdP. On invalid_grant the refresh token is marked dead
@@ -454,10 +451,8 @@ func (r *BindingReconciler) managementFailure(in *bindingInput, err error, notFo
 func (r *BindingReconciler) tenantNotReady(in *bindingInput) *failure {
 	msg := "it has not authenticated yet"
 	if in.tenant != nil {
-		for _, c := range in.tenant.Status.Conditions {
-			if c.Type == authv1alpha1.ConditionReady && c.Message != "" {
-				msg = c.Message
-			}
+		if c := meta.FindStatusCondition(in.tenant.Status.Conditions, authv1alpha1.ConditionReady); c != nil && c.Message != "" {
+			msg = c.Message
 		}
 	}
 	return transient(authv1alpha1.ReasonTenantNotReady, "Auth0Tenant %s is not ready: %s", in.tenantKey.Name, msg)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -184,7 +185,7 @@ func (r *TenantReconciler) setReady(t *authv1alpha1.Auth0Tenant, status metav1.C
 
 func equalTenantStatus(a, b *authv1alpha1.Auth0TenantStatus) bool {
 	return a.ObservedGeneration == b.ObservedGeneration && slices.Equal(a.GrantedScopes, b.GrantedScopes) &&
-		conditionsEqual(a.Conditions, b.Conditions)
+		equality.Semantic.DeepEqual(a.Conditions, b.Conditions)
 }
 
 // SetupWithManager registers the tenant controller.
