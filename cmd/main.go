@@ -41,6 +41,7 @@ func main() {
 		enableHTTP2             bool
 		maxConcurrentReconciles int
 		watchNamespaces         string
+		clusterResourceNS       string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
 		"The address the metrics endpoint binds to. Use :8443 with --metrics-secure for HTTPS, or 0 to disable it.")
@@ -53,6 +54,9 @@ func main() {
 		"How many IdPTokenBindings are reconciled at once.")
 	flag.StringVar(&watchNamespaces, "watch-namespace", "",
 		"Comma-separated namespaces to watch; empty watches all namespaces.")
+	flag.StringVar(&clusterResourceNS, "cluster-resource-namespace", "",
+		"The namespace holding ClusterAuth0Tenants' credentials and their identities' refresh state. "+
+			"Default: the namespace the manager runs in (from its service account).")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -82,9 +86,20 @@ func main() {
 		os.Exit(1)
 	}
 
+	if clusterResourceNS == "" {
+		clusterResourceNS = controller.InClusterNamespace()
+	}
+	if clusterResourceNS == "" {
+		setupLog.Info("The operator's namespace is not known (no --cluster-resource-namespace, not running in a pod): ClusterAuth0Tenants will not be served")
+		if err := mgr.Add(controller.WarnUnservedClusterTenants(mgr.GetAPIReader(), setupLog)); err != nil {
+			setupLog.Error(err, "Failed to set up the manager")
+			os.Exit(1)
+		}
+	}
 	if err := controller.SetupWithManager(mgr, controller.Options{
-		Clock:                   clock.RealClock{},
-		MaxConcurrentReconciles: maxConcurrentReconciles,
+		Clock:                    clock.RealClock{},
+		MaxConcurrentReconciles:  maxConcurrentReconciles,
+		ClusterResourceNamespace: clusterResourceNS,
 	}); err != nil {
 		setupLog.Error(err, "Failed to set up the controllers")
 		os.Exit(1)
@@ -99,7 +114,8 @@ func main() {
 		os.Exit(1)
 	}
 
-	setupLog.Info("Starting the manager", "watchNamespaces", watchNamespaces, "maxConcurrentReconciles", maxConcurrentReconciles)
+	setupLog.Info("Starting the manager", "watchNamespaces", watchNamespaces, "maxConcurrentReconciles", maxConcurrentReconciles,
+		"clusterResourceNamespace", clusterResourceNS)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		setupLog.Error(err, "The manager stopped with an error")
 		os.Exit(1)

@@ -4,7 +4,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Auth0Tenant Ready=False reasons.
+// Tenant (Auth0Tenant and ClusterAuth0Tenant) Ready reasons.
 const (
 	// ReasonAuthenticated: the machine-to-machine app obtained a Management API token.
 	ReasonAuthenticated = "Authenticated"
@@ -16,8 +16,33 @@ const (
 	ReasonMissingScopes = "MissingScopes"
 )
 
+// Tenant TokenVaultReady reasons.
+const (
+	// ReasonTokenVaultConfigured: the Token Vault credentials parse and the key is usable.
+	ReasonTokenVaultConfigured = "Configured"
+	// ReasonTokenVaultCredentialsNotFound: the Token Vault credentials Secret or one of its keys is missing.
+	ReasonTokenVaultCredentialsNotFound = "TokenVaultCredentialsNotFound"
+	// ReasonTokenVaultCredentialsInvalid: the private key does not parse or is not an RSA key of 2048 bits or more.
+	ReasonTokenVaultCredentialsInvalid = "TokenVaultCredentialsInvalid"
+	// ReasonTokenVaultNotAuthorized: Auth0 answered 403 to a token exchange: the client may not use Token Vault.
+	ReasonTokenVaultNotAuthorized = "TokenVaultNotAuthorized"
+)
+
+// ConditionTokenVaultReady tells whether a tenant's Token Vault client can be used.
+const ConditionTokenVaultReady = "TokenVaultReady"
+
+// RefreshOverridePolicy says whether bindings may override the IdP token endpoint and client.
+// +kubebuilder:validation:Enum=Denied;Allowed
+type RefreshOverridePolicy string
+
+const (
+	// RefreshOverrideDenied: spec.refresh.tokenURL and clientCredentialsSecretRef are refused.
+	RefreshOverrideDenied RefreshOverridePolicy = "Denied"
+	// RefreshOverrideAllowed: bindings may send refresh tokens to an endpoint of their choice.
+	RefreshOverrideAllowed RefreshOverridePolicy = "Allowed"
+)
+
 // Auth0TenantSpec says how to reach one Auth0 tenant's Management API.
-// +kubebuilder:validation:XValidation:rule="!has(self.audience) || size(self.audience) == 0 || (isURL(self.audience) && url(self.audience).getScheme() == 'https')",message="spec.audience must be an https:// URL such as https://example.us.auth0.com/api/v2/, or empty for the default"
 type Auth0TenantSpec struct {
 	// domain is the tenant's host, or host:port, such as example.us.auth0.com. The operator
 	// always uses HTTPS; give no scheme and no path.
@@ -31,10 +56,12 @@ type Auth0TenantSpec struct {
 	// Empty means https://<domain>/api/v2/.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="size(self) == 0 || (isURL(self) && url(self).getScheme() == 'https')",message="spec.audience must be an https:// URL such as https://example.us.auth0.com/api/v2/, or empty for the default"
 	Audience string `json:"audience,omitempty"`
 
-	// credentialsSecretRef names the Secret, in the tenant's namespace, holding the client ID and
-	// secret of a machine-to-machine application of the tenant authorised for the Management API.
+	// credentialsSecretRef names the Secret holding the client ID and secret of a
+	// machine-to-machine application of the tenant authorised for the Management API. For an
+	// Auth0Tenant it is in the tenant's namespace; for a ClusterAuth0Tenant in the operator's.
 	// +required
 	CredentialsSecretRef SecretKeysRef `json:"credentialsSecretRef"`
 
@@ -48,30 +75,67 @@ type Auth0TenantSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	RateLimit RateLimit `json:"rateLimit,omitempty"`
+
+	// refreshOverride says whether bindings of this tenant may set spec.refresh.tokenURL or
+	// spec.refresh.clientCredentialsSecretRef. Allowing it lets anyone who can create a binding
+	// send a user's refresh token to a host of their choice. Default Denied.
+	// +optional
+	// +kubebuilder:default=Denied
+	RefreshOverride RefreshOverridePolicy `json:"refreshOverride,omitempty"`
+
+	// tokenVault configures Auth0 Token Vault's Privileged Worker token exchange, for bindings
+	// with spec.user.source TokenVault.
+	// +optional
+	TokenVault *TokenVaultSpec `json:"tokenVault,omitempty"`
+}
+
+// TokenVaultSpec configures the Privileged Worker client of Auth0 Token Vault.
+type TokenVaultSpec struct {
+	// credentialsSecretRef names the Secret (same namespace rules as the tenant's credentials)
+	// holding the Privileged Worker client: keys client_id, private_key (PEM, RS256) and,
+	// optionally, client_secret.
+	// +required
+	CredentialsSecretRef LocalSecretRef `json:"credentialsSecretRef"`
+
+	// rateLimit caps token exchanges at the Authentication API, a budget separate from the
+	// Management API's.
+	// +optional
+	// +kubebuilder:default={requestsPerSecond: 10, burst: 10}
+	RateLimit RateLimit `json:"rateLimit,omitempty"`
+}
+
+// LocalSecretRef names a Secret.
+type LocalSecretRef struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
 }
 
 // RateLimit is a token bucket.
 type RateLimit struct {
-	// requestsPerSecond is the sustained rate of Management API requests.
+	// requestsPerSecond is the sustained rate of requests.
 	// +optional
 	// +kubebuilder:default=2
-	// +kubebuilder:validation:XValidation:rule="self >= 1",message="spec.rateLimit.requestsPerSecond must be at least 1"
+	// +kubebuilder:validation:XValidation:rule="self >= 1",message="rateLimit.requestsPerSecond must be at least 1"
 	RequestsPerSecond int32 `json:"requestsPerSecond,omitempty"`
 
 	// burst is how many requests may be sent at once after a quiet period.
 	// +optional
 	// +kubebuilder:default=2
-	// +kubebuilder:validation:XValidation:rule="self >= 1",message="spec.rateLimit.burst must be at least 1"
+	// +kubebuilder:validation:XValidation:rule="self >= 1",message="rateLimit.burst must be at least 1"
 	Burst int32 `json:"burst,omitempty"`
 }
 
-// Auth0TenantStatus is the observed state of an Auth0Tenant.
+// Auth0TenantStatus is the observed state of a tenant.
 type Auth0TenantStatus struct {
 	// observedGeneration is the generation last reconciled successfully.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready tells whether the operator can use the tenant's Management API.
+	// conditions: Ready tells whether the operator can use the tenant's Management API;
+	// TokenVaultReady whether its Token Vault client can be used (only with spec.tokenVault).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -10,8 +10,19 @@ const (
 	LabelBinding = "auth.idptoken.dev/binding"
 	// LabelRole tells the binding's Secrets apart; see RoleRefreshState.
 	LabelRole = "auth.idptoken.dev/role"
-	// RoleRefreshState is the LabelRole value of the Secret that holds a binding's newest refresh token.
+	// RoleRefreshState is the LabelRole value of the Secret that holds an identity's newest refresh token.
 	RoleRefreshState = "refresh-state"
+	// LabelIdentity carries the 16 hex digits that name an identity's refresh-state Secret.
+	LabelIdentity = "auth.idptoken.dev/identity"
+	// LabelOAuthClient must be "true" on a Secret that spec.refresh.clientCredentialsSecretRef names.
+	LabelOAuthClient = "auth.idptoken.dev/oauth-client"
+
+	// AnnotationTenant names the tenant (Kind/namespace/name) of a refresh-state Secret.
+	AnnotationTenant = "auth.idptoken.dev/tenant"
+	// AnnotationUserID names the Auth0 user of a refresh-state Secret (empty for connection identities).
+	AnnotationUserID = "auth.idptoken.dev/user-id"
+	// AnnotationForceRefresh on a binding: any new value refreshes (or re-reads) its token once.
+	AnnotationForceRefresh = "auth.idptoken.dev/force-refresh"
 
 	// AnnotationExpiresAt carries the token's expiry (RFC 3339, UTC) on the target Secret.
 	AnnotationExpiresAt = "auth.idptoken.dev/expires-at"
@@ -41,6 +52,11 @@ const (
 	// ConditionSyncFailing is True on a binding whose last attempt failed while its Secret
 	// still holds a valid token, so Ready stays True.
 	ConditionSyncFailing = "SyncFailing"
+	// ConditionReconciling is True while the operator is working towards Ready (kstatus).
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the object cannot become Ready without a change by a
+	// person: a spec, tenant, policy or Secret to fix (kstatus).
+	ConditionStalled = "Stalled"
 )
 
 // SecretKeysRef names a Secret in the object's namespace holding an OAuth client ID and secret.

@@ -24,6 +24,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&Auth0Tenant{}, &Auth0TenantList{},
 		&IdPTokenBinding{}, &IdPTokenBindingList{},
+		&ClusterAuth0Tenant{}, &ClusterAuth0TenantList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -29,6 +29,26 @@ const (
 	ReasonRefreshFailed = "RefreshFailed"
 	// ReasonTokenExpired: the token in the Secret has expired and no fresh one could be had.
 	ReasonTokenExpired = "TokenExpired"
+	// ReasonNotPermitted: the ClusterAuth0Tenant's conditions do not let this namespace bind this subject.
+	ReasonNotPermitted = "NotPermitted"
+	// ReasonInvalidRefreshConfig: spec.refresh overrides the IdP endpoint or client in a way the
+	// tenant or the security rules do not allow.
+	ReasonInvalidRefreshConfig = "InvalidRefreshConfig"
+	// ReasonSecretWriteFailed: the API server refused to write the target Secret (4xx).
+	ReasonSecretWriteFailed = "SecretWriteFailed"
+	// ReasonTokenVaultEnabled: the connection keeps its tokens in Auth0 Token Vault; set spec.user.source TokenVault.
+	ReasonTokenVaultEnabled = "TokenVaultEnabled"
+)
+
+// TokenSource says where a user binding's token comes from.
+// +kubebuilder:validation:Enum=Identities;TokenVault
+type TokenSource string
+
+const (
+	// TokenSourceIdentities reads the token from the user's identities[] in the Management API.
+	TokenSourceIdentities TokenSource = "Identities"
+	// TokenSourceTokenVault exchanges for the token at Auth0 Token Vault (Privileged Worker).
+	TokenSourceTokenVault TokenSource = "TokenVault"
 )
 
 // TenantKind is the kind of tenant a binding refers to.
@@ -85,6 +105,7 @@ type TenantRef struct {
 }
 
 // UserSource names an Auth0 user whose linked identity's token is wanted.
+// +kubebuilder:validation:XValidation:rule="!has(self.source) || self.source != 'TokenVault' || (has(self.connection) && size(self.connection) > 0)",message="spec.user.connection is required with spec.user.source TokenVault: Token Vault exchanges for the token of one named connection"
 type UserSource struct {
 	// id is the Auth0 user_id, such as "google-oauth2|1122334455".
 	// +required
@@ -97,6 +118,13 @@ type UserSource struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	Connection string `json:"connection,omitempty"`
+
+	// source is where the token comes from: Identities (the user's identities[] in the
+	// Management API) or TokenVault (Auth0 Token Vault's token exchange; needs the tenant's
+	// spec.tokenVault and spec.user.connection).
+	// +optional
+	// +kubebuilder:default=Identities
+	Source TokenSource `json:"source,omitempty"`
 }
 
 // ConnectionSource names an enterprise connection holding an admin's tokens (admin consent flow).
@@ -115,7 +143,7 @@ type SecretTarget struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="!format.dns1123Subdomain().validate(self).hasValue()",message="spec.secret.name must be a DNS subdomain: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
-	// +kubebuilder:validation:XValidation:rule="!self.endsWith('.idptoken-state')",message="spec.secret.name must not end in .idptoken-state: the operator names its refresh-state Secrets so"
+	// +kubebuilder:validation:XValidation:rule="!self.endsWith('.idptoken-state') && !self.startsWith('idptoken-state-')",message="spec.secret.name must not start with idptoken-state- nor end in .idptoken-state: the operator names its refresh-state Secrets so"
 	Name string `json:"name"`
 
 	// type of the Secret: Opaque, or a type of your own. The kubernetes.io/ types require keys
@@ -131,40 +159,56 @@ type SecretTarget struct {
 	// +kubebuilder:default=false
 	IncludeRefreshToken bool `json:"includeRefreshToken,omitempty"`
 
-	// labels are copied onto the Secret.
+	// labels are copied onto the Secret. Keys and values must be valid label keys and values;
+	// the operator's own keys (app.kubernetes.io/managed-by, auth.idptoken.dev/*) are reserved.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k).hasValue())",message="spec.secret.labels keys must be valid label keys: an optional DNS subdomain prefix and '/', then at most 63 characters of letters, digits, '-', '_' and '.'"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.labelValue().validate(self[k]).hasValue())",message="spec.secret.labels values must be valid label values: at most 63 characters of letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k != 'app.kubernetes.io/managed-by' && !k.startsWith('auth.idptoken.dev/'))",message="spec.secret.labels must not set app.kubernetes.io/managed-by or auth.idptoken.dev/ keys: the operator sets them"
 	Labels map[string]string `json:"labels,omitempty"`
 
-	// annotations are copied onto the Secret.
+	// annotations are copied onto the Secret. Keys must be valid annotation keys; the
+	// operator's own keys (auth.idptoken.dev/*) are reserved.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k).hasValue())",message="spec.secret.annotations keys must be valid annotation keys: an optional DNS subdomain prefix and '/', then at most 63 characters of letters, digits, '-', '_' and '.'"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 4096)",message="spec.secret.annotations values must be at most 4096 characters"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('auth.idptoken.dev/'))",message="spec.secret.annotations must not set auth.idptoken.dev/ keys: the operator sets them"
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // RefreshPolicy says when and how the token is renewed.
+// +kubebuilder:validation:XValidation:rule="!has(self.tokenURL) || size(self.tokenURL) == 0 || has(self.clientCredentialsSecretRef)",message="spec.refresh.tokenURL requires spec.refresh.clientCredentialsSecretRef: the connection's own OAuth client is only ever sent to the connection's own token endpoint"
 type RefreshPolicy struct {
-	// renewBefore is how long before expiry the token is renewed. Default: when one third of
-	// the token's lifetime remains. A value longer than the lifetime falls back to the default.
+	// renewBefore is how long before expiry the token is renewed, at least 10s. Default: when
+	// one third of the token's lifetime remains. A value longer than the lifetime falls back to
+	// the default.
 	// +optional
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) > duration('0s')",message="spec.refresh.renewBefore must be a positive duration such as 10m or 1h30m"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('10s')",message="spec.refresh.renewBefore must be a duration of at least 10s, such as 10m or 1h30m"
 	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
 
-	// fallbackInterval is how often Auth0 is re-read when the token's expiry is unknown.
+	// fallbackInterval is how often Auth0 is re-read when the token's expiry is unknown; at least 1m.
 	// +optional
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) > duration('0s')",message="spec.refresh.fallbackInterval must be a positive duration such as 1h or 30m"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1m')",message="spec.refresh.fallbackInterval must be a duration of at least 1m, such as 1h or 30m: Auth0 is re-read that often while the expiry is unknown"
 	FallbackInterval *metav1.Duration `json:"fallbackInterval,omitempty"`
 
 	// tokenURL overrides the identity provider's token endpoint (HTTPS only). Default: derived
-	// from the identity's Auth0 connection.
+	// from the identity's Auth0 connection. Requires clientCredentialsSecretRef (the
+	// connection's own OAuth client is only ever sent to the connection's own endpoint) and a
+	// tenant with spec.refreshOverride Allowed.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="size(self) == 0 || (isURL(self) && url(self).getScheme() == 'https' && size(url(self).getHostname()) > 0)",message="spec.refresh.tokenURL must be an https:// URL"
 	TokenURL string `json:"tokenURL,omitempty"`
 
 	// clientCredentialsSecretRef overrides the identity provider's OAuth client used to refresh.
-	// Default: the client of the identity's Auth0 connection.
+	// Default: the client of the identity's Auth0 connection. The Secret, in the binding's
+	// namespace, must be labelled auth.idptoken.dev/oauth-client: "true"; the tenant must have
+	// spec.refreshOverride Allowed.
 	// +optional
 	ClientCredentialsSecretRef *SecretKeysRef `json:"clientCredentialsSecretRef,omitempty"`
 }
@@ -256,11 +300,17 @@ type IdPTokenBindingStatus struct {
 	// lastFailureTime is the time of the last failed attempt.
 	// +optional
 	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
+
+	// lastForceRefresh is the value of the auth.idptoken.dev/force-refresh annotation the
+	// operator last acted on; a new value refreshes (or re-reads) the token once.
+	// +optional
+	LastForceRefresh string `json:"lastForceRefresh,omitempty"`
 }
 
 // IdPTokenBinding keeps one identity provider token, held by Auth0 for a user or an enterprise
 // connection, fresh in one Secret.
 // +kubebuilder:object:root=true
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name of an IdPTokenBinding must be at most 63 characters: it is written as a label value on the Secret"
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=idptb,categories=idptoken
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`

@@ -146,5 +146,11 @@ func newHTTPClient(cfg Config) (*http.Client, error) {
 	}
 	transport := base.Clone()
 	transport.TLSClientConfig = tlsConfig
-	return &http.Client{Transport: transport, Timeout: cfg.Timeout}, nil
+	return &http.Client{Transport: transport, Timeout: cfg.Timeout, CheckRedirect: NoRedirects}, nil
 }
+
+// NoRedirects is the CheckRedirect of every client that carries credentials: a token endpoint
+// that answers 3xx gets no second request, so a refresh token or client secret is never
+// re-posted to the Location it names. The 3xx response itself is returned, and fails as a
+// non-2xx answer.
+func NoRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

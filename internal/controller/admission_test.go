@@ -72,6 +72,21 @@ spec:
   credentialsSecretRef: {name: m2m}
 `
 
+const validClusterTenant = `
+apiVersion: auth.idptoken.dev/v1alpha1
+kind: ClusterAuth0Tenant
+metadata: {name: ct}
+spec:
+  domain: example.us.auth0.com
+  credentialsSecretRef: {name: m2m}
+  conditions:
+  - namespaces: [team-a]
+    users: ["google-oauth2|*"]
+    connections: [google-oauth2]
+  - namespaceSelector: {matchLabels: {idptoken.dev/tenant: prod}}
+  - namespaceRegexes: ["^team-"]
+`
+
 // mutate parses base, applies edits (dotted path → value; nil deletes) and returns the object.
 func mutate(base string, edits map[string]any) *unstructured.Unstructured {
 	GinkgoHelper()
@@ -145,20 +160,48 @@ var _ = Describe("Admission", func() {
 			"spec.secret.name must be a DNS subdomain"),
 		Entry("a kubernetes.io Secret type", map[string]any{"spec.secret.type": "kubernetes.io/tls"},
 			"spec.secret.type must be Opaque or a custom type"),
-		Entry("the refresh-state Secret's name", map[string]any{"spec.secret.name": "b.idptoken-state"},
-			"spec.secret.name must not end in .idptoken-state"),
+		Entry("a legacy refresh-state Secret's name", map[string]any{"spec.secret.name": "b.idptoken-state"},
+			"spec.secret.name must not start with idptoken-state- nor end in .idptoken-state"),
+		Entry("an identity refresh-state Secret's name", map[string]any{"spec.secret.name": "idptoken-state-0123456789abcdef"},
+			"spec.secret.name must not start with idptoken-state- nor end in .idptoken-state"),
+		Entry("a name too long for a label value", map[string]any{"metadata.name": strings.Repeat("b", 64)},
+			"metadata.name of an IdPTokenBinding must be at most 63 characters"),
+		Entry("tokenURL without the client to send there", map[string]any{"spec.refresh.tokenURL": "https://idp.example.com/token"},
+			"spec.refresh.tokenURL requires spec.refresh.clientCredentialsSecretRef"),
+		Entry("an invalid label key", map[string]any{"spec.secret.labels": map[string]any{"bad key!": "x"}},
+			"spec.secret.labels keys must be valid label keys"),
+		Entry("a label value too long", map[string]any{"spec.secret.labels": map[string]any{"team": strings.Repeat("x", 64)}},
+			"spec.secret.labels values must be valid label values"),
+		Entry("the operator's own label", map[string]any{"spec.secret.labels": map[string]any{"auth.idptoken.dev/binding": "other"}},
+			"spec.secret.labels must not set app.kubernetes.io/managed-by or auth.idptoken.dev/ keys"),
+		Entry("the managed-by label", map[string]any{"spec.secret.labels": map[string]any{"app.kubernetes.io/managed-by": "me"}},
+			"spec.secret.labels must not set app.kubernetes.io/managed-by or auth.idptoken.dev/ keys"),
+		Entry("an invalid annotation key", map[string]any{"spec.secret.annotations": map[string]any{"a/b/c": "x"}},
+			"spec.secret.annotations keys must be valid annotation keys"),
+		Entry("the operator's own annotation", map[string]any{"spec.secret.annotations": map[string]any{"auth.idptoken.dev/expires-at": "never"}},
+			"spec.secret.annotations must not set auth.idptoken.dev/ keys"),
+		Entry("TokenVault without a connection", map[string]any{"spec.user.source": "TokenVault"},
+			"spec.user.connection is required with spec.user.source TokenVault"),
+		Entry("an unknown token source", map[string]any{"spec.user.source": "Cache"},
+			"spec.user.source: Unsupported value"),
 		Entry("tokenURL over plain http", map[string]any{"spec.refresh.tokenURL": "http://idp.example.com/token"},
 			"spec.refresh.tokenURL must be an https:// URL"),
 		Entry("tokenURL not a URL", map[string]any{"spec.refresh.tokenURL": "idp.example.com/token"},
 			"spec.refresh.tokenURL must be an https:// URL"),
 		Entry("zero renewBefore", map[string]any{"spec.refresh.renewBefore": "0s"},
-			"spec.refresh.renewBefore must be a positive duration"),
+			"spec.refresh.renewBefore must be a duration of at least 10s"),
+		Entry("renewBefore under 10s", map[string]any{"spec.refresh.renewBefore": "9s"},
+			"spec.refresh.renewBefore must be a duration of at least 10s"),
 		Entry("negative renewBefore", map[string]any{"spec.refresh.renewBefore": "-5m"},
-			"spec.refresh.renewBefore must be a positive duration"),
+			"spec.refresh.renewBefore must be a duration of at least 10s"),
 		Entry("renewBefore not a duration", map[string]any{"spec.refresh.renewBefore": "ten minutes"},
-			"spec.refresh.renewBefore must be a positive duration"),
+			"spec.refresh.renewBefore must be a duration of at least 10s"),
 		Entry("zero fallbackInterval", map[string]any{"spec.refresh.fallbackInterval": "0m"},
-			"spec.refresh.fallbackInterval must be a positive duration"),
+			"spec.refresh.fallbackInterval must be a duration of at least 1m"),
+		Entry("a nanosecond fallbackInterval, a hot loop against Auth0", map[string]any{"spec.refresh.fallbackInterval": "1ns"},
+			"spec.refresh.fallbackInterval must be a duration of at least 1m"),
+		Entry("fallbackInterval under a minute", map[string]any{"spec.refresh.fallbackInterval": "59s"},
+			"spec.refresh.fallbackInterval must be a duration of at least 1m"),
 		Entry("missing tenantRef.name", map[string]any{"spec.tenantRef.name": nil},
 			"spec.tenantRef.name: Required value"),
 		Entry("unknown tenant kind", map[string]any{"spec.tenantRef.kind": "Tenant"},
@@ -180,9 +223,11 @@ var _ = Describe("Admission", func() {
 		Entry("domain with an empty port", map[string]any{"spec.domain": "example.us.auth0.com:"},
 			"spec.domain must be a host or host:port"),
 		Entry("requestsPerSecond 0", map[string]any{"spec.rateLimit": map[string]any{"requestsPerSecond": int64(0)}},
-			"spec.rateLimit.requestsPerSecond must be at least 1"),
+			"rateLimit.requestsPerSecond must be at least 1"),
 		Entry("burst 0", map[string]any{"spec.rateLimit": map[string]any{"burst": int64(0)}},
-			"spec.rateLimit.burst must be at least 1"),
+			"rateLimit.burst must be at least 1"),
+		Entry("an unknown refreshOverride", map[string]any{"spec.refreshOverride": "Sometimes"},
+			"spec.refreshOverride: Unsupported value"),
 		Entry("audience over http", map[string]any{"spec.audience": "http://example.us.auth0.com/api/v2/"},
 			"spec.audience must be an https:// URL"),
 		Entry("no credentials secret name", map[string]any{"spec.credentialsSecretRef.name": nil},
@@ -193,7 +238,34 @@ var _ = Describe("Admission", func() {
 		Expect(create(mutate(validTenant, map[string]any{"spec.domain": "127.0.0.1:8443"}))).To(Succeed())
 		Expect(create(mutate(validTenant, map[string]any{"metadata.name": "t2", "spec.audience": "https://example.us.auth0.com/api/v2/"}))).To(Succeed())
 		Expect(create(mutate(validTenant, map[string]any{"metadata.name": "t3", "spec.audience": ""}))).To(Succeed())
-		Expect(create(mutate(validBinding, map[string]any{"spec.refresh.tokenURL": "https://idp.example.com/token", "spec.refresh.renewBefore": "1h30m"}))).To(Succeed())
+		Expect(create(mutate(validBinding, map[string]any{"spec.refresh.tokenURL": "https://idp.example.com/token", "spec.refresh.renewBefore": "1h30m",
+			"spec.refresh.clientCredentialsSecretRef": map[string]any{"name": "idp-client"}}))).To(Succeed())
 		Expect(create(mutate(validBinding, map[string]any{"metadata.name": "b2", "spec.secret.type": "example.com/token"}))).To(Succeed())
+		Expect(create(mutate(validBinding, map[string]any{"metadata.name": strings.Repeat("b", 63), "spec.refresh.renewBefore": "10s", "spec.refresh.fallbackInterval": "1m",
+			"spec.secret.labels": map[string]any{"example.com/team": "payments"}, "spec.secret.annotations": map[string]any{"example.com/owner": "Payments team <pay@example.com>"}}))).To(Succeed())
+		Expect(create(mutate(validBinding, map[string]any{"metadata.name": "b4", "spec.user": map[string]any{"id": "u", "connection": "google-oauth2", "source": "TokenVault"}}))).To(Succeed())
+		t := mutate(validTenant, map[string]any{"metadata.name": "t4"})
+		Expect(create(t)).To(Succeed())
+		Expect(nestedString(t, "spec", "refreshOverride")).To(Equal("Denied"))
+	})
+
+	DescribeTable("rejects an invalid ClusterAuth0Tenant with an actionable message",
+		func(edits map[string]any, message string) {
+			u := mutate(validClusterTenant, edits)
+			err := k8s.Create(suiteCtx, u, client.DryRunAll)
+			Expect(err).To(HaveOccurred())
+			Expect(err.Error()).To(ContainSubstring(message))
+		},
+		Entry("a condition with no namespace part", map[string]any{"spec.conditions": []any{map[string]any{"users": []any{"*"}}}},
+			"a condition must name namespaces, a namespaceSelector or namespaceRegexes"),
+		Entry("domain with a scheme", map[string]any{"spec.domain": "https://example.us.auth0.com"},
+			"spec.domain must be a host or host:port"),
+	)
+
+	It("accepts a ClusterAuth0Tenant and defaults it like an Auth0Tenant", func() {
+		u := mutate(validClusterTenant, nil)
+		Expect(k8s.Create(suiteCtx, u, client.DryRunAll)).To(Succeed())
+		Expect(nestedString(u, "spec", "refreshOverride")).To(Equal("Denied"))
+		Expect(nestedInt(u, "spec", "rateLimit", "requestsPerSecond")).To(BeEquivalentTo(2))
 	})
 })

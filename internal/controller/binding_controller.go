@@ -2,19 +2,20 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 )
@@ -25,32 +26,47 @@ const FieldManager = "idptoken-operator"
 // BindingReconciler keeps each IdPTokenBinding's Secret holding a fresh token.
 type BindingReconciler struct {
 	Client    client.Client
-	APIReader client.Reader // uncached reads: Secrets the operator does not manage
+	APIReader client.Reader // uncached reads: fresh refresh state, Secrets the operator does not manage
 	Recorder  events.EventRecorder
 	Clock     clock.Clock
 	Tenants   *TenantClients
+	// ClusterResourceNamespace is the home of ClusterAuth0Tenants' refresh state; empty when unknown.
+	ClusterResourceNamespace string
 	// Jitter returns a value in [0, 1) that moves renewals earlier by up to 10% of a lifetime.
 	Jitter func() float64
 
-	writes *ownWrites // set up by SetupWithManager
+	writes  *ownWrites    // set up by SetupWithManager
+	lineage *lineageLocks // one refresh at a time per identity
 }
 
-// +kubebuilder:rbac:groups=auth.idptoken.dev,resources=idptokenbindings,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=auth.idptoken.dev,resources=idptokenbindings/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=auth.idptoken.dev,resources=idptokenbindings,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=auth.idptoken.dev,resources=idptokenbindings/status,verbs=patch
 // +kubebuilder:rbac:groups=auth.idptoken.dev,resources=idptokenbindings/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 
 // bindingInput is everything a pass decides from, gathered once.
 type bindingInput struct {
 	binding   *authv1alpha1.IdPTokenBinding
 	now       time.Time
-	tenantKey types.NamespacedName
-	tenant    *authv1alpha1.Auth0Tenant // nil when not found
-	api       ManagementAPI             // nil when the tenant cannot be used
-	target    *corev1.Secret            // nil when absent
-	state     *corev1.Secret            // nil when absent
-	held      *heldToken                // parsed from state
-	conflict  string                    // name of a Secret this binding must not touch
+	tenantKey TenantKey
+	tenant    tenantObject   // nil when not found
+	api       ManagementAPI  // nil when the tenant cannot be used
+	denied    string         // why a ClusterAuth0Tenant's policy refuses the binding; empty when permitted
+	identity  identity       // the lineage the binding's token belongs to
+	target    *corev1.Secret // nil when absent
+	state     *corev1.Secret // the identity's refresh-state Secret; nil when absent
+	legacy    *corev1.Secret // a per-binding refresh-state Secret of an earlier version, to migrate
+	held      *heldToken     // parsed from state (or legacy)
+	policy    lineagePolicy  // the renewal policy of all the identity's bindings
+	conflict  string         // name of a Secret this binding must not touch
+	// override is the OAuth client of spec.refresh.clientCredentialsSecretRef, read only when the
+	// tenant allows overrides and the Secret is labelled for it; overrideRefused says why not.
+	override        *oauthClient
+	overrideRefused *failure
 }
+
+// oauthClient is an OAuth client ID and secret.
+type oauthClient struct{ id, secret string }
 
 // Reconcile runs one pass: gather, decide, act, report.
 func (r *BindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -78,7 +94,10 @@ func (r *BindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.patchStatus(ctx, base, b); err != nil {
 		return ctrl.Result{}, err
 	}
-	return out.result(in), out.err
+	res := out.result(in)
+	logf.FromContext(ctx).V(1).Info("Reconciled the binding", "action", out.decision.action.String(),
+		"why", out.decision.why, "reason", out.reason(), "requeueAfter", res.RequeueAfter)
+	return res, out.err
 }
 
 // gather reads every input of the pass. Errors here are API-server errors, returned as is.
@@ -86,86 +105,126 @@ func (r *BindingReconciler) gather(ctx context.Context, b *authv1alpha1.IdPToken
 	in := &bindingInput{
 		binding:   b,
 		now:       r.Clock.Now().UTC(),
-		tenantKey: types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.TenantRef.Name},
+		tenantKey: tenantKeyOf(b),
 	}
-	if b.Spec.TenantRef.Kind == "" || b.Spec.TenantRef.Kind == authv1alpha1.TenantKindNamespaced {
-		tenant := &authv1alpha1.Auth0Tenant{}
-		switch err := r.Client.Get(ctx, in.tenantKey, tenant); {
-		case err == nil:
-			in.tenant = tenant
-			in.api = r.Tenants.API(in.tenantKey)
-		case !apierrors.IsNotFound(err):
-			return nil, err
-		}
+	in.identity = identityOf(in.tenantKey, b)
+	if err := r.gatherTenant(ctx, in); err != nil {
+		return nil, err
+	}
+	peers := &authv1alpha1.IdPTokenBindingList{}
+	if err := r.Client.List(ctx, peers, client.MatchingFields{identityIndex: in.identity.hash()}); err != nil {
+		return nil, err
+	}
+	in.policy = policyOf(append(peers.Items, *b))
+
+	if ref := b.Spec.Refresh.ClientCredentialsSecretRef; ref != nil && in.tenant != nil && in.denied == "" &&
+		in.tenant.TenantSpec().RefreshOverride == authv1alpha1.RefreshOverrideAllowed {
+		in.override, in.overrideRefused = r.overrideClient(ctx, in)
 	}
 
 	var err error
-	if in.target, err = r.managedSecret(ctx, b, b.Spec.Secret.Name); errors.Is(err, errConflict) {
-		in.conflict = b.Spec.Secret.Name
-	} else if err != nil {
+	if in.target, err = r.cachedSecret(ctx, b.Namespace, b.Spec.Secret.Name); err != nil {
 		return nil, err
 	}
-	if in.state, err = r.managedSecret(ctx, b, stateSecretName(b)); errors.Is(err, errConflict) {
-		in.conflict = stateSecretName(b)
-	} else if err != nil {
-		return nil, err
+	if in.target != nil && !managedBy(in.target, b) {
+		in.target, in.conflict = nil, b.Spec.Secret.Name
+	}
+	if home := r.homeNamespace(in); home != "" {
+		if in.state, err = r.cachedSecret(ctx, home, in.identity.stateName()); err != nil {
+			return nil, err
+		}
+	}
+	if in.state != nil && !isStateOf(in.state, in.identity) {
+		in.state = nil // not ours: a hand-made Secret of that name is never used nor overwritten
 	}
 	in.held = parseState(in.state)
+	if in.state == nil {
+		// An earlier version kept refresh state per binding: migrate it, newest refresh token first.
+		if in.legacy, err = r.cachedSecret(ctx, b.Namespace, legacyStateName(b)); err != nil {
+			return nil, err
+		}
+		if in.legacy != nil && managedBy(in.legacy, b) && in.legacy.Labels[authv1alpha1.LabelRole] == authv1alpha1.RoleRefreshState {
+			in.held = parseLegacyState(in.legacy, b, in.identity)
+		} else {
+			in.legacy = nil
+		}
+	}
 	return in, nil
 }
 
-var errConflict = errors.New("secret exists and is not managed by this binding")
-
-// managedSecret returns the binding's Secret of that name from the cache, nil when it does not
-// exist, or errConflict when a Secret of that name exists that the binding does not manage.
-func (r *BindingReconciler) managedSecret(ctx context.Context, b *authv1alpha1.IdPTokenBinding, name string) (*corev1.Secret, error) {
-	key := types.NamespacedName{Namespace: b.Namespace, Name: name}
-	s := &corev1.Secret{}
-	err := r.Client.Get(ctx, key, s)
-	if apierrors.IsNotFound(err) {
-		// The cache holds only managed Secrets, and may lag behind a write of this binding's:
-		// ask the API server.
-		if err := r.APIReader.Get(ctx, key, s); apierrors.IsNotFound(err) {
-			return nil, nil
-		} else if err != nil {
-			return nil, err
-		}
-	} else if err != nil {
-		return nil, err
+// gatherTenant finds the binding's tenant and, for a ClusterAuth0Tenant, applies its policy.
+func (r *BindingReconciler) gatherTenant(ctx context.Context, in *bindingInput) error {
+	var t tenantObject = &authv1alpha1.Auth0Tenant{}
+	if in.tenantKey.Kind == authv1alpha1.TenantKindCluster {
+		t = &authv1alpha1.ClusterAuth0Tenant{}
 	}
-	if !managedBy(s, b) {
-		return nil, errConflict
+	switch err := r.Client.Get(ctx, in.tenantKey.NamespacedName, t); {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	}
+	in.tenant = t
+	if ct, ok := t.(*authv1alpha1.ClusterAuth0Tenant); ok {
+		ns := &metav1.PartialObjectMetadata{}
+		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+		if err := r.Client.Get(ctx, types.NamespacedName{Name: in.binding.Namespace}, ns); err != nil {
+			return fmt.Errorf("reading namespace %s: %w", in.binding.Namespace, err)
+		}
+		if ok, why := permitted(ct.Name, ct.Spec.Conditions, ns.Name, ns.Labels, subjectOf(in.binding)); !ok {
+			in.denied = why
+			return nil
+		}
+	}
+	in.api = r.Tenants.API(in.tenantKey)
+	return nil
+}
+
+// homeNamespace is where the refresh state of the binding's identities lives: the Auth0Tenant's
+// namespace, or the operator's for a ClusterAuth0Tenant, so teams never see its refresh tokens.
+func (r *BindingReconciler) homeNamespace(in *bindingInput) string {
+	if in.tenantKey.Kind == authv1alpha1.TenantKindCluster {
+		return r.ClusterResourceNamespace
+	}
+	return in.tenantKey.Namespace
+}
+
+// cachedSecret returns a Secret the operator manages from the cache, nil when the cache has none.
+// The cache holds only managed Secrets: a miss is confirmed by the create that follows failing.
+func (r *BindingReconciler) cachedSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	s := &corev1.Secret{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, s); err != nil {
+		return nil, client.IgnoreNotFound(err)
 	}
 	return s, nil
 }
 
-// freshState re-reads the refresh-state Secret from the API server before a refresh: a cached
-// copy that lags behind the last write would send a spent refresh token. It reports whether the
-// held token changed.
+// freshState re-reads the identity's refresh-state Secret from the API server, under the
+// identity's lock, before a refresh: a cached copy that lags behind the last write would send a
+// spent refresh token. It reports whether the held token changed.
 func (r *BindingReconciler) freshState(ctx context.Context, in *bindingInput) (bool, error) {
-	if in.state == nil {
+	home := r.homeNamespace(in)
+	if home == "" {
 		return false, nil
 	}
 	s := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(in.state), s); err != nil {
-		return false, client.IgnoreNotFound(err)
-	}
-	if s.ResourceVersion == in.state.ResourceVersion {
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: home, Name: in.identity.stateName()}, s)
+	switch {
+	case apierrors.IsNotFound(err):
+		if in.state == nil {
+			return false, nil
+		}
+		in.state, in.held = nil, nil
+		return true, nil
+	case err != nil:
+		return false, err
+	case !isStateOf(s, in.identity):
+		return false, nil
+	case in.state != nil && s.ResourceVersion == in.state.ResourceVersion:
 		return false, nil
 	}
-	in.state, in.held = s, parseState(s)
+	in.state, in.held, in.legacy = s, parseState(s), nil
 	return true, nil
-}
-
-// stateSecretName is the name of the binding's refresh-state Secret; the dot keeps it apart
-// from names users pick for their Secrets.
-func stateSecretName(b *authv1alpha1.IdPTokenBinding) string {
-	const suffix = ".idptoken-state"
-	name := b.Name
-	if len(name)+len(suffix) > 253 {
-		name = name[:253-len(suffix)-13] + "-" + hashToken(b.Name)[:12]
-	}
-	return name + suffix
 }
 
 // reconcileFinalizer keeps the Retain finalizer exactly on bindings with deletionPolicy Retain.
@@ -189,11 +248,11 @@ func (r *BindingReconciler) finalize(ctx context.Context, b *authv1alpha1.IdPTok
 	if !controllerutil.ContainsFinalizer(b, authv1alpha1.FinalizerRetain) {
 		return nil
 	}
-	target, err := r.managedSecret(ctx, b, b.Spec.Secret.Name)
-	if err != nil && !errors.Is(err, errConflict) {
+	target, err := r.cachedSecret(ctx, b.Namespace, b.Spec.Secret.Name)
+	if err != nil {
 		return err
 	}
-	if target != nil {
+	if target != nil && managedBy(target, b) {
 		if err := r.release(ctx, target); err != nil {
 			return err
 		}
@@ -227,3 +286,9 @@ func (r *BindingReconciler) jitter() float64 {
 	}
 	return rand.Float64()
 }
+
+// String keeps the client secret out of any formatted output.
+func (c oauthClient) String() string { return "oauthClient{id:" + c.id + " secret:<redacted>}" }
+
+// GoString keeps %#v from bypassing redaction.
+func (c oauthClient) GoString() string { return c.String() }

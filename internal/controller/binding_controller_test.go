@@ -88,9 +88,12 @@ var _ = Describe("IdPTokenBinding", func() {
 		Expect(b.Status.ObservedGeneration).To(Equal(b.Generation))
 		Expect(b.Status.LastSyncTime).NotTo(BeNil())
 
-		state, err := getSecret(ns, "alice.idptoken-state")
+		state, err := getSecret(ns, stateNameOf(b))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(state.Labels).To(HaveKeyWithValue("auth.idptoken.dev/role", "refresh-state"))
+		Expect(state.Labels).To(HaveKeyWithValue("auth.idptoken.dev/identity", strings.TrimPrefix(stateNameOf(b), "idptoken-state-")))
+		Expect(state.Annotations).To(HaveKeyWithValue("auth.idptoken.dev/user-id", uid))
+		Expect(state.Annotations).To(HaveKeyWithValue("auth.idptoken.dev/tenant", "Auth0Tenant/"+ns+"/prod"))
 		Expect(string(state.Data["refresh_token"])).To(Equal(sim.CurrentRefreshToken(uid, "google-sim")))
 		Expect(state.OwnerReferences).To(HaveLen(1))
 

@@ -1,9 +1,6 @@
 package controller
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"maps"
 	"time"
 
@@ -45,6 +42,15 @@ var triggers = []trigger{
 		return decision{actionRead, "the binding's source changed"}, in.held.Source != sourceOf(in.binding)
 	},
 	func(in *bindingInput) (decision, bool) {
+		if !forceRefreshPending(in.binding) {
+			return decision{}, false
+		}
+		if in.held.canRefresh() {
+			return decision{actionRefresh, "the force-refresh annotation has a new value"}, true
+		}
+		return decision{actionRead, "the force-refresh annotation has a new value"}, true
+	},
+	func(in *bindingInput) (decision, bool) {
 		if in.now.Before(in.held.RenewAt) {
 			return decision{}, false
 		}
@@ -67,6 +73,12 @@ var triggers = []trigger{
 	},
 }
 
+// forceRefreshPending tells whether the force-refresh annotation has a value not yet acted on.
+func forceRefreshPending(b *authv1alpha1.IdPTokenBinding) bool {
+	v := b.Annotations[authv1alpha1.AnnotationForceRefresh]
+	return v != "" && v != b.Status.LastForceRefresh
+}
+
 // decide runs the trigger chain.
 func decide(in *bindingInput) decision {
 	for _, t := range triggers {
@@ -75,20 +87,6 @@ func decide(in *bindingInput) decision {
 		}
 	}
 	return decision{actionNone, "the Secret is current"}
-}
-
-// sourceOf fingerprints the parts of the spec that choose the token: a change means re-reading Auth0.
-func sourceOf(b *authv1alpha1.IdPTokenBinding) string {
-	s := b.Spec
-	key := fmt.Sprintf("tenant=%s/%s", s.TenantRef.Kind, s.TenantRef.Name)
-	switch {
-	case s.User != nil:
-		key += fmt.Sprintf(";user=%q;connection=%q", s.User.ID, s.User.Connection)
-	case s.Connection != nil:
-		key += fmt.Sprintf(";connection-id=%q", s.Connection.ID)
-	}
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:12])
 }
 
 // managedDataKeys are the target Secret keys the operator owns.

@@ -1,12 +1,14 @@
 package controller
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
@@ -297,13 +299,67 @@ func TestSelectIdentity(t *testing.T) {
 	}
 }
 
-func TestStateSecretName(t *testing.T) {
+func TestLegacyStateName(t *testing.T) {
 	b := testBinding()
-	if got := stateSecretName(b); got != "alice.idptoken-state" {
-		t.Errorf("stateSecretName = %q", got)
+	if got := legacyStateName(b); got != "alice.idptoken-state" {
+		t.Errorf("legacyStateName = %q", got)
 	}
 	b.Name = strings.Repeat("a", 253)
-	if got := stateSecretName(b); len(got) > 253 || !strings.HasSuffix(got, ".idptoken-state") {
+	if got := legacyStateName(b); len(got) > 253 || !strings.HasSuffix(got, ".idptoken-state") {
 		t.Errorf("long name gives %q (%d chars)", got, len(got))
+	}
+}
+
+func TestIdentityNamesOneLineagePerIdentity(t *testing.T) {
+	nsTenant := TenantKey{Kind: authv1alpha1.TenantKindNamespaced, NamespacedName: types.NamespacedName{Namespace: "team-a", Name: "prod"}}
+	clTenant := TenantKey{Kind: authv1alpha1.TenantKindCluster, NamespacedName: types.NamespacedName{Name: "prod"}}
+	alice := identity{tenant: clTenant, userID: "google-oauth2|1", connection: "google-oauth2"}
+	same := identity{tenant: clTenant, userID: "google-oauth2|1", connection: "google-oauth2"}
+	others := []identity{
+		{tenant: nsTenant, userID: "google-oauth2|1", connection: "google-oauth2"}, // another tenant
+		{tenant: clTenant, userID: "google-oauth2|2", connection: "google-oauth2"}, // another user
+		{tenant: clTenant, userID: "google-oauth2|1", connection: "github"},        // another connection
+		{tenant: clTenant, connection: "google-oauth2"},                            // a connection identity
+		{tenant: clTenant, userID: "google-oauth2|1"},                              // the primary identity
+		{tenant: clTenant, userID: "google-oauth2|1", connection: "google-oauth2", override: "https://idp.example/token"}, // refreshes elsewhere
+	}
+	if alice.hash() != same.hash() {
+		t.Fatal("the same identity must name the same lineage")
+	}
+	if !regexp.MustCompile(`^idptoken-state-[0-9a-f]{16}$`).MatchString(alice.stateName()) {
+		t.Fatalf("stateName = %q, want idptoken-state-<16 hex>", alice.stateName())
+	}
+	for _, o := range others {
+		if o.hash() == alice.hash() {
+			t.Errorf("%q and %q share a lineage", o.key(), alice.key())
+		}
+	}
+	// Bindings in two namespaces of one cluster tenant share the identity; of namespaced tenants they do not.
+	b1, b2 := testBinding(), testBinding()
+	b2.Namespace = "team-b"
+	b1.Spec.TenantRef = authv1alpha1.TenantRef{Kind: authv1alpha1.TenantKindCluster, Name: "prod"}
+	b2.Spec.TenantRef = b1.Spec.TenantRef
+	if sourceOf(b1) != sourceOf(b2) {
+		t.Error("two namespaces' bindings of one ClusterAuth0Tenant identity must share a lineage")
+	}
+	b1.Spec.TenantRef, b2.Spec.TenantRef = authv1alpha1.TenantRef{Name: "prod"}, authv1alpha1.TenantRef{Name: "prod"}
+	if sourceOf(b1) == sourceOf(b2) {
+		t.Error("namespaced tenants of the same name in two namespaces must not share a lineage")
+	}
+}
+
+func TestPolicyOfTakesTheEarliestRenewalAndMostFrequentReRead(t *testing.T) {
+	a, b, c := testBinding(), testBinding(), testBinding()
+	a.Spec.Refresh.RenewBefore = &metav1.Duration{Duration: 10 * time.Minute}
+	b.Spec.Refresh.RenewBefore = &metav1.Duration{Duration: 20 * time.Minute}
+	a.Spec.Refresh.FallbackInterval = &metav1.Duration{Duration: 2 * time.Hour}
+	b.Spec.Refresh.FallbackInterval = &metav1.Duration{Duration: 30 * time.Minute}
+	c.Spec.Refresh.FallbackInterval = &metav1.Duration{Duration: time.Nanosecond} // admitted by an old API server
+	p := policyOf([]authv1alpha1.IdPTokenBinding{*a, *b})
+	if p.renewBefore != 20*time.Minute || p.fallback != 30*time.Minute {
+		t.Errorf("policyOf = %+v, want renewBefore 20m, fallback 30m", p)
+	}
+	if p := policyOf([]authv1alpha1.IdPTokenBinding{*c}); p.fallback != time.Minute {
+		t.Errorf("a fallbackInterval below 1m must be raised to 1m, got %v", p.fallback)
 	}
 }

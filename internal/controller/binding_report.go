@@ -47,6 +47,9 @@ func (r *BindingReconciler) report(in *bindingInput, out outcome) {
 
 	f := out.failure
 	if f == nil {
+		if forceRefreshPending(b) && (out.decision.action == actionRefresh || out.decision.action == actionRead) {
+			st.LastForceRefresh = b.Annotations[authv1alpha1.AnnotationForceRefresh]
+		}
 		st.FailedAttempts, st.LastFailureTime = 0, nil
 		st.ObservedGeneration = b.Generation
 		meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionSyncFailing)
@@ -122,9 +125,32 @@ func (out outcome) result(in *bindingInput) ctrl.Result {
 		}
 	}
 	if next == 0 && (out.failure == nil || !out.failure.terminal) {
-		next = time.Second
+		next = minRequeue
 	}
-	return ctrl.Result{RequeueAfter: max(next, 0), Priority: ptr.To(scheduledPriority)}
+	if next == 0 {
+		return ctrl.Result{} // terminal: wait for a change of the binding, its tenant or its Secret
+	}
+	return ctrl.Result{RequeueAfter: boundRequeue(next), Priority: ptr.To(scheduledPriority)}
+}
+
+// Bounds of every requeue: never a hot loop, never so far ahead that a lost event is not
+// made good within a day.
+const (
+	minRequeue = time.Second
+	maxRequeue = 24 * time.Hour
+)
+
+// boundRequeue clamps a wait into [minRequeue, maxRequeue].
+func boundRequeue(d time.Duration) time.Duration {
+	return min(max(d, minRequeue), maxRequeue)
+}
+
+// reason is the outcome's condition reason, for the pass's log line.
+func (out outcome) reason() string {
+	if out.failure != nil {
+		return out.failure.reason
+	}
+	return authv1alpha1.ReasonSynced
 }
 
 // scheduledPriority ranks scheduled work (renewals, backoffs) below events such as a new binding
@@ -146,6 +172,9 @@ func setCondition(b *authv1alpha1.IdPTokenBinding, typ string, status metav1.Con
 	meta.SetStatusCondition(&b.Status.Conditions, metav1.Condition{
 		Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: b.Generation,
 	})
+	if typ == authv1alpha1.ConditionReady {
+		setKstatus(&b.Status.Conditions, b.Generation, status == metav1.ConditionTrue, reason, msg)
+	}
 }
 
 func metaTime(t time.Time) *metav1.Time {

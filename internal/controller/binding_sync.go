@@ -15,12 +15,15 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 	"github.com/idptoken/idptoken-operator/internal/auth0"
 	"github.com/idptoken/idptoken-operator/internal/expiry"
 	"github.com/idptoken/idptoken-operator/internal/idp"
+	"github.com/idptoken/idptoken-operator/internal/safetext"
 )
 
 // failure is why a pass could not get the token it wanted.
@@ -57,23 +60,26 @@ type outcome struct {
 // refresh-state Secret before the target Secret.
 func (r *BindingReconciler) sync(ctx context.Context, in *bindingInput) outcome {
 	b := in.binding
-	switch {
-	case b.Spec.TenantRef.Kind == authv1alpha1.TenantKindCluster:
-		return outcome{held: in.held, failure: terminal(authv1alpha1.ReasonTenantNotFound, 0,
-			"ClusterAuth0Tenant %q: cluster-scoped tenants are not served by this version; use an Auth0Tenant in namespace %s", b.Spec.TenantRef.Name, b.Namespace)}
-	case in.tenant == nil:
-		return outcome{held: in.held, failure: terminal(authv1alpha1.ReasonTenantNotFound, 0,
-			"Auth0Tenant %q not found in namespace %s", b.Spec.TenantRef.Name, b.Namespace)}
-	case in.conflict != "":
-		return outcome{held: in.held, failure: terminal(authv1alpha1.ReasonSecretConflict, time.Minute,
-			"Secret %q exists and is not managed by this binding; delete it or choose another spec.secret.name", in.conflict)}
-	case in.api == nil && tenantReady(in.tenant):
+	if f := r.precheck(in); f != nil {
+		out := outcome{failure: f}
+		if f.reason == authv1alpha1.ReasonNotPermitted {
+			// A binding that lost its permission loses its Secret, by its deletion policy.
+			out.err = r.dropOldTargets(ctx, in, true)
+		} else {
+			out.held = in.held
+		}
+		return out
+	}
+	if in.api == nil && tenantReady(in.tenant) {
 		// Just after a restart: the tenant controller has not rebuilt the tenant's client yet.
 		return outcome{held: in.held, wait: 2 * time.Second}
 	}
 
 	d := decide(in)
-	if d.action == actionRefresh || (d.action == actionRead && in.held != nil) {
+	if d.action == actionRefresh || d.action == actionRead {
+		// One refresh per identity at a time, always from the newest state on the API server.
+		unlock := r.lineage.lock(in.identity)
+		defer unlock()
 		changed, err := r.freshState(ctx, in)
 		if err != nil {
 			return outcome{held: in.held, err: err}
@@ -95,29 +101,77 @@ func (r *BindingReconciler) sync(ctx context.Context, in *bindingInput) outcome 
 		next, out.failure = r.readAuth0(ctx, in, in.held)
 		out.refreshed = out.failure == nil && next != nil && next.LastRefresh.Equal(in.now)
 	}
+	if next == nil && in.legacy != nil && in.held != nil {
+		migrated := *in.held
+		next = &migrated
+	}
 
 	if next != nil {
-		if err := r.applyState(ctx, in, next); err != nil {
+		held, err := r.applyState(ctx, in, next)
+		if err != nil {
 			out.err = err
 			return out
 		}
-		out.held = next
+		out.held = held
+	}
+	if err := r.dropLegacyState(ctx, in); err != nil {
+		out.err = err
+		return out
 	}
 	if b.Generation != b.Status.ObservedGeneration {
-		if err := r.dropOldTargets(ctx, in); err != nil {
+		if err := r.dropOldTargets(ctx, in, false); err != nil {
 			out.err = err
 			return out
 		}
 	}
 	if h := out.held; h != nil && h.validAt(in.now) &&
 		(out.decision.action == actionWrite || in.target == nil || !targetUpToDate(b, h, in.target)) {
-		if err := r.applyTarget(ctx, in, h); err != nil {
+		f, err := r.applyTarget(ctx, in, h)
+		if err != nil {
 			out.err = err
+			return out
+		}
+		if f != nil {
+			out.failure = f
 			return out
 		}
 		out.wrote = true
 	}
 	return out
+}
+
+// precheck refuses, before any request to Auth0 or an IdP, what the binding may not do or
+// cannot do until someone changes something.
+func (r *BindingReconciler) precheck(in *bindingInput) *failure {
+	b := in.binding
+	switch {
+	case in.tenant == nil && in.tenantKey.Kind == authv1alpha1.TenantKindCluster:
+		return terminal(authv1alpha1.ReasonTenantNotFound, 0, "ClusterAuth0Tenant %q not found", in.tenantKey.Name)
+	case in.tenant == nil:
+		return terminal(authv1alpha1.ReasonTenantNotFound, 0, "Auth0Tenant %q not found in namespace %s", in.tenantKey.Name, b.Namespace)
+	case in.denied != "":
+		return terminal(authv1alpha1.ReasonNotPermitted, 0, "%s", in.denied)
+	case r.homeNamespace(in) == "":
+		return terminal(authv1alpha1.ReasonTenantNotReady, time.Minute,
+			"ClusterAuth0Tenant %s cannot be used: the operator's namespace is not known; start the manager with --cluster-resource-namespace", in.tenantKey.Name)
+	case in.conflict != "":
+		return terminal(authv1alpha1.ReasonSecretConflict, time.Minute,
+			"Secret %q exists and is not managed by this binding; delete it or choose another spec.secret.name", in.conflict)
+	}
+	spec := b.Spec.Refresh
+	if spec.TokenURL == "" && spec.ClientCredentialsSecretRef == nil {
+		return nil
+	}
+	if in.tenant.TenantSpec().RefreshOverride != authv1alpha1.RefreshOverrideAllowed {
+		return terminal(authv1alpha1.ReasonInvalidRefreshConfig, 0,
+			"%s %s does not allow spec.refresh.tokenURL or spec.refresh.clientCredentialsSecretRef (its spec.refreshOverride is not Allowed); remove them to refresh through the connection's own token endpoint",
+			in.tenantKey.Kind, in.tenantKey.Name)
+	}
+	if spec.TokenURL != "" && spec.ClientCredentialsSecretRef == nil {
+		return terminal(authv1alpha1.ReasonInvalidRefreshConfig, 0,
+			"spec.refresh.tokenURL requires spec.refresh.clientCredentialsSecretRef: the connection's own OAuth client is only sent to the connection's own token endpoint")
+	}
+	return in.overrideRefused
 }
 
 // reschedule recomputes the renewal time of the held token when the binding's spec changed
@@ -128,16 +182,16 @@ func (r *BindingReconciler) reschedule(in *bindingInput) *heldToken {
 		return nil
 	}
 	next := *h
-	next.RenewAt = r.renewAt(b, &next, h.ObtainedAt)
+	next.RenewAt = r.renewAt(in, &next, h.ObtainedAt)
 	if next.RenewAt.Equal(h.RenewAt) {
 		return nil
 	}
 	return &next
 }
 
-// dropOldTargets deletes the Secrets this binding wrote under a previous spec.secret.name
-// (those it owns; a retained one is released instead).
-func (r *BindingReconciler) dropOldTargets(ctx context.Context, in *bindingInput) error {
+// dropOldTargets deletes the Secrets this binding wrote under a previous spec.secret.name, or
+// all of them when the binding lost its permission (those it owns; a retained one is released).
+func (r *BindingReconciler) dropOldTargets(ctx context.Context, in *bindingInput, all bool) error {
 	b := in.binding
 	list := &corev1.SecretList{}
 	if err := r.Client.List(ctx, list, client.InNamespace(b.Namespace),
@@ -146,7 +200,7 @@ func (r *BindingReconciler) dropOldTargets(ctx context.Context, in *bindingInput
 	}
 	for i := range list.Items {
 		s := &list.Items[i]
-		if s.Name == b.Spec.Secret.Name || s.Name == stateSecretName(b) {
+		if s.Labels[authv1alpha1.LabelRole] == authv1alpha1.RoleRefreshState || (!all && s.Name == b.Spec.Secret.Name) {
 			continue
 		}
 		if hasControllerRef(s, b) {
@@ -156,18 +210,23 @@ func (r *BindingReconciler) dropOldTargets(ctx context.Context, in *bindingInput
 		} else if err := r.release(ctx, s); err != nil {
 			return err
 		}
-		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "SecretReleased", "WriteSecret",
-			"Secret %s is no longer the binding's target (spec.secret.name is %s)", s.Name, b.Spec.Secret.Name)
+		if all {
+			r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, "SecretReleased", "WriteSecret",
+				"Secret %s was removed: the binding may no longer use its tenant", s.Name)
+		} else {
+			r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "SecretReleased", "WriteSecret",
+				"Secret %s is no longer the binding's target (spec.secret.name is %s)", s.Name, b.Spec.Secret.Name)
+		}
 	}
 	return nil
 }
 
-func tenantReady(t *authv1alpha1.Auth0Tenant) bool {
+func tenantReady(t tenantObject) bool {
 	if t == nil {
 		return false
 	}
-	c := meta.FindStatusCondition(t.Status.Conditions, authv1alpha1.ConditionReady)
-	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == t.Generation
+	c := meta.FindStatusCondition(t.TenantStatus().Conditions, authv1alpha1.ConditionReady)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == t.GetGeneration()
 }
 
 // refresh renews the held token at the IdP. On invalid_grant the refresh token is marked dead
@@ -211,7 +270,7 @@ func (r *BindingReconciler) refresh(ctx context.Context, in *bindingInput, held 
 	jwtExp, jwtIat, _ := idp.JWTExpiry(tok.AccessToken)
 	next.Expiry = expiry.Determine(expiry.Evidence{IdPExpiresIn: tok.ExpiresIn, ObtainedAt: in.now, JWTExpiry: jwtExp, JWTIssuedAt: jwtIat})
 	next.ObtainedAt, next.LastRefresh = in.now, in.now
-	next.RenewAt = r.renewAt(in.binding, &next, in.now)
+	next.RenewAt = r.renewAt(in, &next, in.now)
 	return &next, nil
 }
 
@@ -256,7 +315,7 @@ func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, hel
 		next.ObtainedAt = in.now
 		// Reading Auth0 renews nothing: the 30 s spacing counts from the last refresh at the IdP,
 		// so a token that was already old when read is renewed on time.
-		next.RenewAt = r.renewAt(in.binding, next, next.LastRefresh)
+		next.RenewAt = r.renewAt(in, next, next.LastRefresh)
 	}
 	return next, nil
 }
@@ -386,49 +445,86 @@ func selectIdentity(u *auth0.User, connection string) (*auth0.Identity, *failure
 		"User %q has no identity linked through connection %q (linked: %s)", u.UserID, connection, strings.Join(names, ", "))
 }
 
-// endpoint resolves the IdP token endpoint and OAuth client: the binding's overrides, else the
-// identity's Auth0 connection. The last good copy is kept so that an Auth0 outage does not stop refreshes.
+// endpoint resolves the IdP token endpoint and OAuth client. The connection's own client is
+// only ever sent to the connection's own endpoint: spec.refresh.tokenURL comes with the client
+// of spec.refresh.clientCredentialsSecretRef, never the connection's (precheck enforces that the
+// tenant allows overrides at all). The last good copy of a connection's endpoint is kept so
+// that an Auth0 outage does not stop refreshes.
 func (r *BindingReconciler) endpoint(ctx context.Context, in *bindingInput, held *heldToken) (idp.Endpoint, *failure) {
-	b := in.binding
-	spec := b.Spec.Refresh
-	conn := held.Identity.Connection
-	ep, cached := r.Tenants.Endpoint(in.tenantKey, conn)
-	if !cached && (spec.TokenURL == "" || spec.ClientCredentialsSecretRef == nil) {
-		if !r.Tenants.Ready(in.tenantKey) {
-			return ep, r.tenantNotReady(in)
-		}
-		var c *auth0.Connection
-		var err error
-		if b.Spec.Connection != nil {
-			c, err = in.api.GetConnection(ctx, b.Spec.Connection.ID)
-		} else {
-			c, err = in.api.GetConnectionByName(ctx, conn)
-		}
-		if err != nil {
-			return ep, r.managementFailure(in, err, authv1alpha1.ReasonRefreshFailed, "reading connection %q", conn)
-		}
-		ep, err = idp.EndpointForConnection(c)
-		switch {
-		case err == nil:
-			r.Tenants.SetEndpoint(in.tenantKey, conn, ep)
-		case spec.TokenURL == "":
-			return ep, terminal(authv1alpha1.ReasonRefreshFailed, fallbackInterval(b),
-				"Cannot refresh through connection %q: %v; set spec.refresh.tokenURL", conn, err)
-		default:
-			ep = idp.Endpoint{ClientID: c.Options.ClientID, ClientSecret: c.Options.ClientSecret}
-		}
-	}
+	spec := in.binding.Spec.Refresh
 	if spec.TokenURL != "" {
-		ep.TokenURL = spec.TokenURL
-	}
-	if ref := spec.ClientCredentialsSecretRef; ref != nil {
-		id, secret, err := readClientCredentials(ctx, r.APIReader, b.Namespace, ref)
-		if err != nil {
-			return ep, terminal(authv1alpha1.ReasonRefreshFailed, time.Minute, "Reading spec.refresh.clientCredentialsSecretRef: %v", err)
+		if spec.ClientCredentialsSecretRef == nil {
+			return idp.Endpoint{}, terminal(authv1alpha1.ReasonInvalidRefreshConfig, 0, "spec.refresh.tokenURL requires spec.refresh.clientCredentialsSecretRef")
 		}
-		ep.ClientID, ep.ClientSecret = id, secret
+		if in.override == nil {
+			return idp.Endpoint{}, terminal(authv1alpha1.ReasonInvalidRefreshConfig, 0, "spec.refresh.clientCredentialsSecretRef could not be used")
+		}
+		return idp.Endpoint{TokenURL: spec.TokenURL, ClientID: in.override.id, ClientSecret: in.override.secret}, nil
+	}
+	ep, f := r.connectionEndpoint(ctx, in, held.Identity.Connection)
+	if f != nil {
+		return ep, f
+	}
+	if spec.ClientCredentialsSecretRef != nil {
+		// Another client of the same IdP, at the connection's own endpoint.
+		if in.override == nil {
+			return idp.Endpoint{}, terminal(authv1alpha1.ReasonInvalidRefreshConfig, 0, "spec.refresh.clientCredentialsSecretRef could not be used")
+		}
+		ep.ClientID, ep.ClientSecret = in.override.id, in.override.secret
 	}
 	return ep, nil
+}
+
+// connectionEndpoint is the token endpoint and client of the identity's Auth0 connection.
+func (r *BindingReconciler) connectionEndpoint(ctx context.Context, in *bindingInput, conn string) (idp.Endpoint, *failure) {
+	if ep, ok := r.Tenants.Endpoint(in.tenantKey, conn); ok {
+		return ep, nil
+	}
+	if !r.Tenants.Ready(in.tenantKey) {
+		return idp.Endpoint{}, r.tenantNotReady(in)
+	}
+	var c *auth0.Connection
+	var err error
+	if b := in.binding; b.Spec.Connection != nil {
+		c, err = in.api.GetConnection(ctx, b.Spec.Connection.ID)
+	} else {
+		c, err = in.api.GetConnectionByName(ctx, conn)
+	}
+	if err != nil {
+		return idp.Endpoint{}, r.managementFailure(in, err, authv1alpha1.ReasonRefreshFailed, "reading connection %q", conn)
+	}
+	ep, err := idp.EndpointForConnection(c)
+	if err != nil {
+		return ep, terminal(authv1alpha1.ReasonRefreshFailed, fallbackInterval(in.binding),
+			"Cannot refresh through connection %q: %v", conn, err)
+	}
+	r.Tenants.SetEndpoint(in.tenantKey, conn, ep)
+	return ep, nil
+}
+
+// overrideClient reads spec.refresh.clientCredentialsSecretRef, which may only name a Secret
+// labelled auth.idptoken.dev/oauth-client: "true": its labels are checked on the Secret's
+// metadata before its data is read, so no other Secret's values are ever read or sent.
+func (r *BindingReconciler) overrideClient(ctx context.Context, in *bindingInput) (*oauthClient, *failure) {
+	b := in.binding
+	ref := b.Spec.Refresh.ClientCredentialsSecretRef
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	switch err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: ref.Name}, m); {
+	case apierrors.IsNotFound(err):
+		return nil, terminal(authv1alpha1.ReasonInvalidRefreshConfig, time.Minute,
+			"spec.refresh.clientCredentialsSecretRef: Secret %q not found in namespace %s", ref.Name, b.Namespace)
+	case err != nil:
+		return nil, transient(authv1alpha1.ReasonRefreshFailed, "Reading spec.refresh.clientCredentialsSecretRef: %v", err)
+	case m.Labels[authv1alpha1.LabelOAuthClient] != "true":
+		return nil, terminal(authv1alpha1.ReasonInvalidRefreshConfig, time.Minute,
+			"spec.refresh.clientCredentialsSecretRef: Secret %q is not labelled %s: \"true\"; only Secrets made to hold an OAuth client may be used", ref.Name, authv1alpha1.LabelOAuthClient)
+	}
+	id, secret, err := readClientCredentials(ctx, r.APIReader, b.Namespace, ref)
+	if err != nil {
+		return nil, terminal(authv1alpha1.ReasonInvalidRefreshConfig, time.Minute, "Reading spec.refresh.clientCredentialsSecretRef: %v", err)
+	}
+	return &oauthClient{id: id, secret: secret}, nil
 }
 
 // managementFailure turns a Management API error into a failure: 404 is terminal with the
@@ -439,7 +535,7 @@ func (r *BindingReconciler) managementFailure(in *bindingInput, err error, notFo
 	case auth0.IsNotFound(err):
 		return terminal(notFound, 0, "Auth0 says %s failed: %v", what, err)
 	case auth0.IsUnauthorized(err) || auth0.IsForbidden(err):
-		return transient(authv1alpha1.ReasonTenantNotReady, "Auth0Tenant %s was refused %s: %v", in.tenantKey.Name, what, err)
+		return transient(authv1alpha1.ReasonTenantNotReady, "%s %s was refused %s: %v", in.tenantKey.Kind, in.tenantKey.Name, what, err)
 	}
 	f := transient(authv1alpha1.ReasonManagementAPIError, "The Auth0 Management API failed %s: %v", what, err)
 	if d, ok := auth0.IsRateLimited(err); ok {
@@ -451,27 +547,46 @@ func (r *BindingReconciler) managementFailure(in *bindingInput, err error, notFo
 func (r *BindingReconciler) tenantNotReady(in *bindingInput) *failure {
 	msg := "it has not authenticated yet"
 	if in.tenant != nil {
-		if c := meta.FindStatusCondition(in.tenant.Status.Conditions, authv1alpha1.ConditionReady); c != nil && c.Message != "" {
+		if c := meta.FindStatusCondition(in.tenant.TenantStatus().Conditions, authv1alpha1.ConditionReady); c != nil && c.Message != "" {
 			msg = c.Message
 		}
 	}
-	return transient(authv1alpha1.ReasonTenantNotReady, "Auth0Tenant %s is not ready: %s", in.tenantKey.Name, msg)
+	return transient(authv1alpha1.ReasonTenantNotReady, "%s %s is not ready: %s", in.tenantKey.Kind, in.tenantKey.Name, msg)
 }
 
-func (r *BindingReconciler) renewAt(b *authv1alpha1.IdPTokenBinding, h *heldToken, lastRenewal time.Time) time.Time {
-	var before time.Duration
-	if rb := b.Spec.Refresh.RenewBefore; rb != nil {
-		before = rb.Duration
-	}
+// renewAt schedules the lineage's next renewal with the policy of all its bindings.
+func (r *BindingReconciler) renewAt(in *bindingInput, h *heldToken, lastRenewal time.Time) time.Time {
 	return expiry.RenewAt(expiry.Schedule{
-		Token: h.Expiry, RenewBefore: before, FallbackInterval: fallbackInterval(b),
-		LastRenewal: lastRenewal, Jitter: r.jitter,
+		Token: h.Expiry, RenewBefore: in.policy.renewBefore, FallbackInterval: in.policy.fallback,
+		LastRenewal: lastRenewal, Jitter: r.jitter, Now: in.now,
 	})
+}
+
+// lineagePolicy is the renewal policy of an identity's lineage: the earliest renewal and the
+// most frequent re-read any of its bindings asks for.
+type lineagePolicy struct {
+	renewBefore time.Duration // 0: one third of the lifetime
+	fallback    time.Duration
+}
+
+// policyOf combines the refresh policies of the bindings of one identity.
+func policyOf(bindings []authv1alpha1.IdPTokenBinding) lineagePolicy {
+	var p lineagePolicy
+	for i := range bindings {
+		b := &bindings[i]
+		if rb := b.Spec.Refresh.RenewBefore; rb != nil && rb.Duration > p.renewBefore {
+			p.renewBefore = rb.Duration
+		}
+		if fi := fallbackInterval(b); p.fallback == 0 || fi < p.fallback {
+			p.fallback = fi
+		}
+	}
+	return p
 }
 
 func fallbackInterval(b *authv1alpha1.IdPTokenBinding) time.Duration {
 	if fi := b.Spec.Refresh.FallbackInterval; fi != nil && fi.Duration > 0 {
-		return fi.Duration
+		return max(fi.Duration, expiry.MinFallbackInterval)
 	}
 	return time.Hour
 }
@@ -479,78 +594,187 @@ func fallbackInterval(b *authv1alpha1.IdPTokenBinding) time.Duration {
 // stateWriteTimeout bounds the write of the refresh-state Secret.
 const stateWriteTimeout = 15 * time.Second
 
-// applyState persists the held token in the binding's refresh-state Secret when it changed.
-func (r *BindingReconciler) applyState(ctx context.Context, in *bindingInput, h *heldToken) error {
-	data := h.stateData()
-	if in.state != nil && maps.EqualFunc(in.state.Data, data, func(a, b []byte) bool { return string(a) == string(b) }) {
-		return nil
-	}
-	b := in.binding
-	ac := corev1ac.Secret(stateSecretName(b), b.Namespace)
-	if in.state != nil {
-		// Optimistic lock: never overwrite a newer refresh token written by another pass.
-		ac.WithResourceVersion(in.state.ResourceVersion)
-	}
-	ac.
-		WithType(corev1.SecretTypeOpaque).
-		WithLabels(map[string]string{
-			authv1alpha1.LabelManagedBy: authv1alpha1.ManagedByValue,
-			authv1alpha1.LabelBinding:   b.Name,
-			authv1alpha1.LabelRole:      authv1alpha1.RoleRefreshState,
-		}).
-		WithOwnerReferences(ownerRef(b)).
-		WithData(data)
+// applyState persists the held token in the identity's refresh-state Secret when it changed, and
+// returns the token the lineage holds afterwards. The write is optimistic: a conflict is re-read
+// and resolved (a newer token written by someone else wins over ours only when it is newer),
+// never dropped.
+func (r *BindingReconciler) applyState(ctx context.Context, in *bindingInput, h *heldToken) (*heldToken, error) {
 	// A rotated refresh token must not be lost to the end of the reconcile's deadline or to a
-	// blip of the API server: this write has its own deadline and a few retries.
+	// blip of the API server: this write has its own deadline and retries.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateWriteTimeout)
 	defer cancel()
-	var err error
-	for attempt := 1; ; attempt++ {
-		if err = r.Client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err == nil {
-			r.recordWrite(b.Namespace, stateSecretName(b), ac.ResourceVersion)
+	current := in.state
+	write := func() error {
+		data := h.stateData()
+		if current != nil && maps.EqualFunc(current.Data, data, func(a, b []byte) bool { return string(a) == string(b) }) {
 			return nil
 		}
-		retriable := apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err)
-		if !retriable || attempt == 3 {
-			break
+		s := r.stateSecret(in, current, data)
+		var err error
+		if current == nil {
+			err = r.Client.Create(ctx, s, client.FieldOwner(FieldManager))
+		} else {
+			err = r.Client.Update(ctx, s, client.FieldOwner(FieldManager))
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		if err == nil {
+			// Not recorded as an own write: its watch event fans the token out to the
+			// identity's other bindings.
+			current = s
 		}
+		return err
 	}
-	return fmt.Errorf("writing refresh-state secret %q: %w", stateSecretName(b), err)
+	err := retry.OnError(retry.DefaultBackoff, func(err error) bool {
+		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+			fresh := &corev1.Secret{}
+			if gerr := r.APIReader.Get(ctx, types.NamespacedName{Namespace: r.homeNamespace(in), Name: in.identity.stateName()}, fresh); gerr != nil {
+				return apierrors.IsNotFound(gerr)
+			}
+			current = fresh
+			if theirs := parseState(fresh); theirs != nil && theirs.ObtainedAt.After(h.ObtainedAt) {
+				h = theirs // someone renewed the lineage after us: theirs is newer
+			}
+			return true
+		}
+		return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err)
+	}, write)
+	if err != nil {
+		return nil, fmt.Errorf("writing refresh-state secret %q: %w", in.identity.stateName(), err)
+	}
+	in.state = current
+	return h, nil
 }
 
-// applyTarget writes the target Secret with server-side apply.
-func (r *BindingReconciler) applyTarget(ctx context.Context, in *bindingInput, h *heldToken) error {
+// stateSecret is the identity's refresh-state Secret with data, at current's resourceVersion.
+func (r *BindingReconciler) stateSecret(in *bindingInput, current *corev1.Secret, data map[string][]byte) *corev1.Secret {
+	id := in.identity
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      id.stateName(),
+			Namespace: r.homeNamespace(in),
+			Labels: map[string]string{
+				authv1alpha1.LabelManagedBy: authv1alpha1.ManagedByValue,
+				authv1alpha1.LabelRole:      authv1alpha1.RoleRefreshState,
+				authv1alpha1.LabelIdentity:  id.hash(),
+			},
+			Annotations: map[string]string{
+				authv1alpha1.AnnotationTenant:     in.tenantKey.String(),
+				authv1alpha1.AnnotationUserID:     id.userID,
+				authv1alpha1.AnnotationConnection: id.connection,
+			},
+		},
+		Type: corev1.SecretTypeOpaque,
+		Data: data,
+	}
+	if current != nil {
+		s.ResourceVersion = current.ResourceVersion
+		s.OwnerReferences = current.OwnerReferences
+	}
+	if t := in.tenant; t != nil && len(s.OwnerReferences) == 0 {
+		gvk := authv1alpha1.GroupVersion.WithKind(string(in.tenantKey.Kind))
+		s.OwnerReferences = []metav1.OwnerReference{{
+			APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: t.GetName(), UID: t.GetUID(), Controller: ptr.To(true),
+		}}
+	}
+	return s
+}
+
+// dropLegacyState deletes the per-binding refresh-state Secret of an earlier version once the
+// identity's state holds the lineage.
+func (r *BindingReconciler) dropLegacyState(ctx context.Context, in *bindingInput) error {
+	if in.legacy == nil || in.state == nil {
+		return nil
+	}
+	if err := r.Client.Delete(ctx, in.legacy, client.Preconditions{UID: &in.legacy.UID}); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting the migrated refresh-state secret %q: %w", in.legacy.Name, err)
+	}
+	in.legacy = nil
+	return nil
+}
+
+// applyTarget writes the target Secret: created with its final content in one write when the
+// cache has none (a Secret of that name the binding does not manage makes the create fail:
+// SecretConflict), else server-side applied. A write the API server refuses (4xx) is a failure
+// of the binding's spec, reported as SecretWriteFailed rather than retried in a hot loop.
+func (r *BindingReconciler) applyTarget(ctx context.Context, in *bindingInput, h *heldToken) (*failure, error) {
 	b := in.binding
 	want := desiredTargetFor(b, h)
 	if in.target != nil && in.target.Type != want.secretType {
 		// A Secret's type is immutable: replace it.
 		if err := r.Client.Delete(ctx, in.target); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("replacing secret %q to change its type: %w", in.target.Name, err)
+			return nil, fmt.Errorf("replacing secret %q to change its type: %w", in.target.Name, err)
+		}
+		in.target = nil
+	}
+	var err error
+	var rv *string
+	if in.target == nil {
+		s := want.secret(b)
+		if err = r.Client.Create(ctx, s, client.FieldOwner(FieldManager)); err == nil {
+			rv = &s.ResourceVersion
+		} else if apierrors.IsAlreadyExists(err) {
+			existing := &corev1.Secret{}
+			if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), existing); gerr != nil {
+				return nil, fmt.Errorf("reading secret %q: %w", s.Name, gerr)
+			}
+			if !managedBy(existing, b) {
+				return terminal(authv1alpha1.ReasonSecretConflict, time.Minute,
+					"Secret %q exists and is not managed by this binding; delete it or choose another spec.secret.name", s.Name), nil
+			}
+			err = nil // the cache lags behind our own write: apply below
+			in.target = existing
 		}
 	}
-	ac := corev1ac.Secret(b.Spec.Secret.Name, b.Namespace).
-		WithType(want.secretType).
-		WithLabels(want.labels).
-		WithAnnotations(want.annotations).
-		WithData(want.data)
-	if want.owned {
-		ac.WithOwnerReferences(ownerRef(b))
+	if err == nil && in.target != nil {
+		ac := want.applyConfiguration(b)
+		if err = r.Client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err == nil {
+			rv = ac.ResourceVersion
+		}
 	}
-	if err := r.Client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("writing secret %q: %w", b.Spec.Secret.Name, err)
+	switch {
+	case err == nil:
+		r.recordWrite(b.Namespace, b.Spec.Secret.Name, rv)
+		return nil, nil
+	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err) || apierrors.IsRequestEntityTooLargeError(err):
+		return terminal(authv1alpha1.ReasonSecretWriteFailed, 5*time.Minute,
+			"The API server refused to write Secret %s: %v", b.Spec.Secret.Name, safetext.Clip(err.Error(), 300)), nil
+	default:
+		return nil, fmt.Errorf("writing secret %q: %w", b.Spec.Secret.Name, err)
 	}
-	r.recordWrite(b.Namespace, b.Spec.Secret.Name, ac.ResourceVersion)
-	return nil
 }
 
 func (r *BindingReconciler) recordWrite(namespace, name string, rv *string) {
 	if r.writes != nil {
 		r.writes.wrote(types.NamespacedName{Namespace: namespace, Name: name}, rv)
 	}
+}
+
+// secret is the target Secret to create.
+func (d desiredTarget) secret(b *authv1alpha1.IdPTokenBinding) *corev1.Secret {
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: b.Spec.Secret.Name, Namespace: b.Namespace, Labels: d.labels, Annotations: d.annotations},
+		Type:       d.secretType,
+		Data:       d.data,
+	}
+	if d.owned {
+		s.OwnerReferences = []metav1.OwnerReference{{
+			APIVersion: authv1alpha1.GroupVersion.String(), Kind: "IdPTokenBinding", Name: b.Name, UID: b.UID,
+			Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+		}}
+	}
+	return s
+}
+
+// applyConfiguration is the target Secret to apply.
+func (d desiredTarget) applyConfiguration(b *authv1alpha1.IdPTokenBinding) *corev1ac.SecretApplyConfiguration {
+	ac := corev1ac.Secret(b.Spec.Secret.Name, b.Namespace).
+		WithType(d.secretType).
+		WithLabels(d.labels).
+		WithAnnotations(d.annotations).
+		WithData(d.data)
+	if d.owned {
+		ac.WithOwnerReferences(ownerRef(b))
+	}
+	return ac
 }
 
 func ownerRef(b *authv1alpha1.IdPTokenBinding) *metav1ac.OwnerReferenceApplyConfiguration {

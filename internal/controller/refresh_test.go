@@ -80,12 +80,11 @@ var _ = Describe("Refresh", func() {
 	It("turns Ready False TokenExpired when the IdP rejects the refresh token and Auth0 has nothing newer, and recovers after a new login", func() {
 		uid := newUser("github", true)
 		b := userBinding(ns, "dead", "prod", uid, "")
-		b.Spec.Refresh.FallbackInterval = &metav1.Duration{Duration: 2 * time.Second}
 		Expect(k8s.Create(suiteCtx, b)).To(Succeed())
 		waitReady(ns, "dead")
 
 		By("revoking the refresh token the operator holds, as a user or admin would at the IdP")
-		state, err := getSecret(ns, "dead.idptoken-state")
+		state, err := getSecret(ns, stateNameOf(b))
 		Expect(err).NotTo(HaveOccurred())
 		state.Data["refresh_token"] = []byte("sim_rt_revoked")
 		Expect(k8s.Update(suiteCtx, state)).To(Succeed())
@@ -106,14 +105,18 @@ var _ = Describe("Refresh", func() {
 		}).WithTimeout(2 * idpLifetime).WithPolling(time.Second).Should(Succeed())
 		Expect(eventReasons(ns, "dead")).To(ContainElement(authv1alpha1.ReasonTokenExpired))
 
-		By("the user logs in again: Auth0's new refresh token wins")
+		By("the user logs in again and the binding is force-refreshed: Auth0's new refresh token wins")
 		sim.Login(uid)
+		updateBinding(ns, "dead", func(b *authv1alpha1.IdPTokenBinding) {
+			metav1.SetMetaDataAnnotation(&b.ObjectMeta, authv1alpha1.AnnotationForceRefresh, "after-login")
+		})
 		waitReady(ns, "dead")
+		Expect(getBinding(ns, "dead").Status.LastForceRefresh).To(Equal("after-login"))
 		s, err := getSecret(ns, "dead-token")
 		Expect(err).NotTo(HaveOccurred())
 		_, ok := sim.AccessTokenValid(string(s.Data["access_token"]))
 		Expect(ok).To(BeTrue())
-		state, err = getSecret(ns, "dead.idptoken-state")
+		state, err = getSecret(ns, stateNameOf(b))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(string(state.Data["refresh_token"])).NotTo(Equal("sim_rt_revoked"))
 	})

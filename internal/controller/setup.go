@@ -3,8 +3,10 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,10 +28,16 @@ import (
 type Options struct {
 	Clock                   clock.Clock
 	MaxConcurrentReconciles int
+	// ClusterResourceNamespace holds ClusterAuth0Tenants' credentials and the refresh state of
+	// their identities: the operator's own namespace. Empty when unknown.
+	ClusterResourceNamespace string
 	// NewManagementAPI builds tenant clients; nil means the real Auth0 client.
 	NewManagementAPI NewManagementAPI
 	// Jitter overrides the renewal jitter source (tests); nil means math/rand.
 	Jitter func() float64
+	// StateGCInterval is how often unreferenced refresh-state Secrets are collected; 0 means
+	// every minute, negative never (a sharded manager sees only its share of the bindings).
+	StateGCInterval time.Duration
 }
 
 // EventSource is the reporting controller of the operator's Events.
@@ -38,25 +46,39 @@ const EventSource = "idptoken-operator"
 // ReconcileTimeout bounds one reconcile pass.
 const ReconcileTimeout = 2 * time.Minute
 
-// tenantRefIndex indexes bindings by the name of the Auth0Tenant they use.
-const tenantRefIndex = "spec.tenantRef.name"
+// Field indexes of bindings.
+const (
+	// tenantIndex: the TenantKey (kind, namespace, name) of the tenant a binding uses.
+	tenantIndex = "spec.tenantRef"
+	// identityIndex: the hash of the identity whose token a binding holds.
+	identityIndex = "identity"
+)
 
-// SetupWithManager registers both controllers, sharing one tenant client registry.
+// SetupWithManager registers the controllers, sharing one tenant client registry.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if opts.Clock == nil {
 		return fmt.Errorf("controller options: Clock is nil")
 	}
 	tenants := NewTenantClients(opts.NewManagementAPI)
 	recorder := mgr.GetEventRecorder(EventSource)
-	if err := (&TenantReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Tenants: tenants,
-	}).SetupWithManager(mgr); err != nil {
+	for _, kind := range []authv1alpha1.TenantKind{authv1alpha1.TenantKindNamespaced, authv1alpha1.TenantKindCluster} {
+		if err := (&TenantReconciler{
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Tenants: tenants,
+			Kind: kind, ClusterResourceNamespace: opts.ClusterResourceNamespace,
+		}).SetupWithManager(mgr); err != nil {
+			return err
+		}
+	}
+	if err := (&BindingReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: opts.Clock,
+		Tenants: tenants, Jitter: opts.Jitter, ClusterResourceNamespace: opts.ClusterResourceNamespace,
+	}).SetupWithManager(mgr, max(opts.MaxConcurrentReconciles, 1)); err != nil {
 		return err
 	}
-	return (&BindingReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: opts.Clock,
-		Tenants: tenants, Jitter: opts.Jitter,
-	}).SetupWithManager(mgr, max(opts.MaxConcurrentReconciles, 1))
+	if opts.StateGCInterval >= 0 {
+		return mgr.Add(&stateCollector{client: mgr.GetClient(), clock: opts.Clock, every: cmp.Or(opts.StateGCInterval, time.Minute)})
+	}
+	return nil
 }
 
 // SetupWithManager registers the binding controller.
@@ -65,25 +87,36 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		return fmt.Errorf("binding controller: a dependency is nil")
 	}
 	r.writes = newOwnWrites()
-	err := mgr.GetFieldIndexer().IndexField(context.Background(), &authv1alpha1.IdPTokenBinding{}, tenantRefIndex,
+	r.lineage = newLineageLocks()
+	indexer := mgr.GetFieldIndexer()
+	if err := indexer.IndexField(context.Background(), &authv1alpha1.IdPTokenBinding{}, tenantIndex,
 		func(o client.Object) []string {
-			b := o.(*authv1alpha1.IdPTokenBinding)
-			if b.Spec.TenantRef.Kind == authv1alpha1.TenantKindCluster {
-				return nil
-			}
-			return []string{b.Spec.TenantRef.Name}
-		})
-	if err != nil {
+			return []string{tenantKeyOf(o.(*authv1alpha1.IdPTokenBinding)).String()}
+		}); err != nil {
 		return fmt.Errorf("indexing bindings by tenant: %w", err)
 	}
+	if err := indexer.IndexField(context.Background(), &authv1alpha1.IdPTokenBinding{}, identityIndex,
+		func(o client.Object) []string { return []string{sourceOf(o.(*authv1alpha1.IdPTokenBinding))} }); err != nil {
+		return fmt.Errorf("indexing bindings by identity: %w", err)
+	}
+	isTarget := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetLabels()[authv1alpha1.LabelBinding] != "" && o.GetLabels()[authv1alpha1.LabelRole] == ""
+	})
+	isState := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetLabels()[authv1alpha1.LabelRole] == authv1alpha1.RoleRefreshState && o.GetLabels()[authv1alpha1.LabelIdentity] != ""
+	})
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&authv1alpha1.IdPTokenBinding{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, deletionStarted()))).
+			predicate.GenerationChangedPredicate{}, deletionStarted(), forceRefreshChanged()))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(secretToBinding),
-			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
-				return o.GetLabels()[authv1alpha1.LabelBinding] != ""
-			}), r.writes.predicate())).
-		Watches(&authv1alpha1.Auth0Tenant{}, handler.EnqueueRequestsFromMapFunc(r.tenantToBindings)).
+			builder.WithPredicates(isTarget, r.writes.predicate())).
+		// A lineage renewed by one binding is fanned out to the identity's other bindings.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.stateToBindings), builder.WithPredicates(isState)).
+		Watches(&authv1alpha1.Auth0Tenant{}, handler.EnqueueRequestsFromMapFunc(r.tenantToBindings(authv1alpha1.TenantKindNamespaced))).
+		Watches(&authv1alpha1.ClusterAuth0Tenant{}, handler.EnqueueRequestsFromMapFunc(r.tenantToBindings(authv1alpha1.TenantKindCluster))).
+		// A namespace's labels can grant or withdraw a ClusterAuth0Tenant; metadata only.
+		WatchesMetadata(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.namespaceToBindings),
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		// A deadline on every pass: client-side rate-limit waits end only with the context.
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, ReconciliationTimeout: ReconcileTimeout}).
 		Named("idptokenbinding").
@@ -97,7 +130,14 @@ func deletionStarted() predicate.Predicate {
 	}}
 }
 
-// secretToBinding maps a managed Secret to its binding, so that deleted or edited Secrets are restored.
+// forceRefreshChanged lets through a new value of the force-refresh annotation.
+func forceRefreshChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetAnnotations()[authv1alpha1.AnnotationForceRefresh] != e.ObjectNew.GetAnnotations()[authv1alpha1.AnnotationForceRefresh]
+	}}
+}
+
+// secretToBinding maps a managed target Secret to its binding, so that deleted or edited Secrets are restored.
 func secretToBinding(_ context.Context, o client.Object) []reconcile.Request {
 	name := o.GetLabels()[authv1alpha1.LabelBinding]
 	if name == "" {
@@ -106,10 +146,31 @@ func secretToBinding(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}}}
 }
 
+// stateToBindings maps an identity's refresh-state Secret to every binding of the identity.
+func (r *BindingReconciler) stateToBindings(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.bindingsMatching(ctx, client.MatchingFields{identityIndex: o.GetLabels()[authv1alpha1.LabelIdentity]})
+}
+
 // tenantToBindings requeues every binding of a tenant when the tenant changes.
-func (r *BindingReconciler) tenantToBindings(ctx context.Context, o client.Object) []reconcile.Request {
+func (r *BindingReconciler) tenantToBindings(kind authv1alpha1.TenantKind) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		key := TenantKey{Kind: kind, NamespacedName: client.ObjectKeyFromObject(o)}
+		return r.bindingsMatching(ctx, client.MatchingFields{tenantIndex: key.String()})
+	}
+}
+
+// namespaceToBindings requeues the bindings of a namespace that use a ClusterAuth0Tenant.
+func (r *BindingReconciler) namespaceToBindings(ctx context.Context, o client.Object) []reconcile.Request {
+	reqs := r.bindingsMatching(ctx, client.InNamespace(o.GetName()))
+	return slices.DeleteFunc(reqs, func(req reconcile.Request) bool {
+		b := &authv1alpha1.IdPTokenBinding{}
+		return r.Client.Get(ctx, req.NamespacedName, b) != nil || b.Spec.TenantRef.Kind != authv1alpha1.TenantKindCluster
+	})
+}
+
+func (r *BindingReconciler) bindingsMatching(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
 	list := &authv1alpha1.IdPTokenBindingList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{tenantRefIndex: o.GetName()}); err != nil {
+	if err := r.Client.List(ctx, list, opts...); err != nil {
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(list.Items))

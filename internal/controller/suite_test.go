@@ -42,17 +42,18 @@ const (
 )
 
 var (
-	testEnv   *envtest.Environment
-	restCfg   *rest.Config
-	k8s       client.Client // direct, uncached: assertions see the API server's truth
-	scheme    = k8sruntime.NewScheme()
-	sim       *auth0sim.Server
-	logs      = &syncBuffer{}
-	firstUser string
-	stopMgr   context.CancelFunc
-	mgrDone   chan struct{}
-	suiteCtx  context.Context
-	suiteStop context.CancelFunc
+	testEnv    *envtest.Environment
+	restCfg    *rest.Config
+	k8s        client.Client // direct, uncached: assertions see the API server's truth
+	scheme     = k8sruntime.NewScheme()
+	sim        *auth0sim.Server
+	operatorNS string // the manager's --cluster-resource-namespace
+	logs       = &syncBuffer{}
+	firstUser  string
+	stopMgr    context.CancelFunc
+	mgrDone    chan struct{}
+	suiteCtx   context.Context
+	suiteStop  context.CancelFunc
 )
 
 func TestControllers(t *testing.T) {
@@ -101,6 +102,8 @@ var _ = BeforeSuite(func() {
 	firstUser = "oauth2|secrecy-probe"
 	sim.AddUser(firstUser, auth0sim.IdentitySpec{Connection: "google-sim", Provider: "oauth2", UserID: "secrecy-probe", IdP: "google", OfflineAccess: true})
 
+	operatorNS = "idptoken-system"
+	Expect(k8s.Create(suiteCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}})).To(Succeed())
 	startManager()
 	DeferCleanup(func() { stopManager(); suiteStop() })
 })
@@ -121,7 +124,8 @@ func startManager() {
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)}, // restarted within one process
 	})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(SetupWithManager(mgr, Options{Clock: clock.RealClock{}, MaxConcurrentReconciles: 4})).To(Succeed())
+	Expect(SetupWithManager(mgr, Options{Clock: clock.RealClock{}, MaxConcurrentReconciles: 4,
+		ClusterResourceNamespace: operatorNS, StateGCInterval: 5 * time.Second})).To(Succeed())
 	ctx, cancel := context.WithCancel(suiteCtx)
 	stopMgr, mgrDone = cancel, make(chan struct{})
 	go func() {
@@ -226,6 +230,11 @@ func getBinding(ns, name string) *authv1alpha1.IdPTokenBinding {
 	b := &authv1alpha1.IdPTokenBinding{}
 	Expect(k8s.Get(suiteCtx, client.ObjectKey{Namespace: ns, Name: name}, b)).To(Succeed())
 	return b
+}
+
+// stateNameOf is the name of the refresh-state Secret of a binding's identity.
+func stateNameOf(b *authv1alpha1.IdPTokenBinding) string {
+	return identityOf(tenantKeyOf(b), b).stateName()
 }
 
 func getSecret(ns, name string) (*corev1.Secret, error) {

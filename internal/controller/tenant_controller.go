@@ -33,61 +33,91 @@ var RequiredScopes = []string{"read:users", "read:user_idp_tokens", "read:connec
 // cache unlabelled Secrets, so it polls the one Secret per tenant instead of watching them all.
 const CredentialsResync = time.Minute
 
-// TenantReconciler keeps a tenant's Management API client built and authenticated.
+// tenantObject is either kind of tenant.
+type tenantObject interface {
+	client.Object
+	TenantSpec() *authv1alpha1.Auth0TenantSpec
+	TenantStatus() *authv1alpha1.Auth0TenantStatus
+}
+
+// TenantReconciler keeps a tenant's Management API client built and authenticated. One
+// instance serves Auth0Tenants, another ClusterAuth0Tenants.
 type TenantReconciler struct {
 	Client    client.Client
 	APIReader client.Reader // uncached reads of credentials Secrets
 	Recorder  events.EventRecorder
 	Tenants   *TenantClients
+	// Kind is the kind this instance reconciles.
+	Kind authv1alpha1.TenantKind
+	// ClusterResourceNamespace holds the credentials of ClusterAuth0Tenants; empty when unknown.
+	ClusterResourceNamespace string
 }
 
-// +kubebuilder:rbac:groups=auth.idptoken.dev,resources=auth0tenants,verbs=get;list;watch
-// +kubebuilder:rbac:groups=auth.idptoken.dev,resources=auth0tenants/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=auth.idptoken.dev,resources=auth0tenants;clusterauth0tenants,verbs=get;list;watch
+// +kubebuilder:rbac:groups=auth.idptoken.dev,resources=auth0tenants/status;clusterauth0tenants/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
+func (r *TenantReconciler) newObject() tenantObject {
+	if r.Kind == authv1alpha1.TenantKindCluster {
+		return &authv1alpha1.ClusterAuth0Tenant{}
+	}
+	return &authv1alpha1.Auth0Tenant{}
+}
+
+// credentialsNamespace is where a tenant's credentials Secrets live: the tenant's own namespace,
+// or the operator's for a ClusterAuth0Tenant (empty when that is not known).
+func (r *TenantReconciler) credentialsNamespace(t tenantObject) string {
+	if r.Kind == authv1alpha1.TenantKindCluster {
+		return r.ClusterResourceNamespace
+	}
+	return t.GetNamespace()
+}
+
 // Reconcile builds the tenant's client from its spec and credentials and authenticates it.
 func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := logf.FromContext(ctx)
-	tenant := &authv1alpha1.Auth0Tenant{}
+	key := TenantKey{Kind: r.Kind, NamespacedName: req.NamespacedName}
+	tenant := r.newObject()
 	if err := r.Client.Get(ctx, req.NamespacedName, tenant); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.Tenants.Forget(req.NamespacedName)
+			r.Tenants.Forget(key)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
 
-	base := tenant.DeepCopy()
+	base := tenant.DeepCopyObject().(tenantObject)
 	defer func() {
-		if !equalTenantStatus(&base.Status, &tenant.Status) {
+		if !equalTenantStatus(base.TenantStatus(), tenant.TenantStatus()) {
 			if err := r.Client.Status().Patch(ctx, tenant, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
-				log.Error(err, "Failed to update the status", "auth0tenant", req.NamespacedName)
+				log.Error(err, "Failed to update the status", "tenant", key.String())
 			}
 		}
 	}()
+	status := tenant.TenantStatus()
 
 	cfg, err := r.config(ctx, tenant)
 	if errors.Is(err, errCredentialsNotFound) {
 		// Keep the client: its HTTP client and IdP endpoints keep refreshes at the IdPs going.
-		r.Tenants.SetReady(req.NamespacedName, false)
+		r.Tenants.SetReady(key, false)
 		r.setReady(tenant, metav1.ConditionFalse, authv1alpha1.ReasonCredentialsNotFound, err.Error())
 		return ctrl.Result{RequeueAfter: CredentialsResync}, nil
 	} else if err != nil {
 		return ctrl.Result{}, err
 	}
-	api, err := r.Tenants.Ensure(req.NamespacedName, cfg)
+	api, err := r.Tenants.Ensure(key, cfg)
 	if err != nil {
-		r.Tenants.Forget(req.NamespacedName)
+		r.Tenants.Forget(key)
 		r.setReady(tenant, metav1.ConditionFalse, authv1alpha1.ReasonAuthenticationFailed, err.Error())
 		return ctrl.Result{RequeueAfter: CredentialsResync}, nil
 	}
 
 	scopes, err := api.Authenticate(ctx)
 	if err != nil {
-		r.Tenants.SetReady(req.NamespacedName, false)
+		r.Tenants.SetReady(key, false)
 		r.setReady(tenant, metav1.ConditionFalse, authv1alpha1.ReasonAuthenticationFailed,
 			fmt.Sprintf("Getting a Management API token failed: %v", err))
 		if auth0.IsTransient(err) {
@@ -96,28 +126,33 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{RequeueAfter: CredentialsResync}, nil
 	}
 	slices.Sort(scopes)
-	tenant.Status.GrantedScopes = scopes
+	status.GrantedScopes = scopes
 	if missing := missingScopes(scopes); len(missing) > 0 {
-		r.Tenants.SetReady(req.NamespacedName, false)
+		r.Tenants.SetReady(key, false)
 		r.setReady(tenant, metav1.ConditionFalse, authv1alpha1.ReasonMissingScopes,
 			fmt.Sprintf("The M2M application lacks the Management API scopes %s; grant them in Auth0 under Applications > APIs > Auth0 Management API", strings.Join(missing, ", ")))
 		return ctrl.Result{RequeueAfter: CredentialsResync}, nil
 	}
-	r.Tenants.SetReady(req.NamespacedName, true)
-	tenant.Status.ObservedGeneration = tenant.Generation
+	r.Tenants.SetReady(key, true)
+	status.ObservedGeneration = tenant.GetGeneration()
 	r.setReady(tenant, metav1.ConditionTrue, authv1alpha1.ReasonAuthenticated,
-		fmt.Sprintf("Authenticated to the Management API of %s", tenant.Spec.Domain))
+		fmt.Sprintf("Authenticated to the Management API of %s", tenant.TenantSpec().Domain))
 	return ctrl.Result{RequeueAfter: CredentialsResync}, nil
 }
 
 // config reads the credentials Secret and turns the tenant's spec into a client configuration.
-func (r *TenantReconciler) config(ctx context.Context, tenant *authv1alpha1.Auth0Tenant) (auth0.Config, error) {
-	ref := tenant.Spec.CredentialsSecretRef
-	id, secret, err := readClientCredentials(ctx, r.APIReader, tenant.Namespace, &ref)
+func (r *TenantReconciler) config(ctx context.Context, tenant tenantObject) (auth0.Config, error) {
+	spec := tenant.TenantSpec()
+	ns := r.credentialsNamespace(tenant)
+	if ns == "" {
+		return auth0.Config{}, fmt.Errorf("%w: the operator's namespace, which holds the credentials of ClusterAuth0Tenants, is not known: start the manager with --cluster-resource-namespace", errCredentialsNotFound)
+	}
+	ref := spec.CredentialsSecretRef
+	id, secret, err := readClientCredentials(ctx, r.APIReader, ns, &ref)
 	if err != nil {
 		return auth0.Config{}, err
 	}
-	rl := tenant.Spec.RateLimit
+	rl := spec.RateLimit
 	rps, burst := float64(rl.RequestsPerSecond), int(rl.Burst)
 	if rps < 1 {
 		rps = 2
@@ -126,11 +161,11 @@ func (r *TenantReconciler) config(ctx context.Context, tenant *authv1alpha1.Auth
 		burst = 2
 	}
 	return auth0.Config{
-		Domain:            tenant.Spec.Domain,
-		Audience:          tenant.Spec.Audience,
+		Domain:            spec.Domain,
+		Audience:          spec.Audience,
 		ClientID:          id,
 		ClientSecret:      secret,
-		CABundle:          tenant.Spec.CABundle,
+		CABundle:          spec.CABundle,
 		RequestsPerSecond: rps,
 		Burst:             burst,
 	}, nil
@@ -168,12 +203,14 @@ func missingScopes(granted []string) []string {
 	return missing
 }
 
-func (r *TenantReconciler) setReady(t *authv1alpha1.Auth0Tenant, status metav1.ConditionStatus, reason, msg string) {
-	prev := meta.FindStatusCondition(t.Status.Conditions, authv1alpha1.ConditionReady)
+func (r *TenantReconciler) setReady(t tenantObject, status metav1.ConditionStatus, reason, msg string) {
+	conds := &t.TenantStatus().Conditions
+	prev := meta.FindStatusCondition(*conds, authv1alpha1.ConditionReady)
 	changed := prev == nil || prev.Status != status || prev.Reason != reason
-	meta.SetStatusCondition(&t.Status.Conditions, metav1.Condition{
-		Type: authv1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg, ObservedGeneration: t.Generation,
+	meta.SetStatusCondition(conds, metav1.Condition{
+		Type: authv1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg, ObservedGeneration: t.GetGeneration(),
 	})
+	setKstatus(conds, t.GetGeneration(), status == metav1.ConditionTrue, reason, msg)
 	if changed {
 		kind := corev1.EventTypeNormal
 		if status != metav1.ConditionTrue {
@@ -193,9 +230,13 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Client == nil || r.APIReader == nil || r.Recorder == nil || r.Tenants == nil {
 		return fmt.Errorf("tenant controller: a dependency is nil")
 	}
+	name := "auth0tenant"
+	if r.Kind == authv1alpha1.TenantKindCluster {
+		name = "clusterauth0tenant"
+	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&authv1alpha1.Auth0Tenant{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(r.newObject(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{ReconciliationTimeout: ReconcileTimeout}).
-		Named("auth0tenant").
+		Named(name).
 		Complete(r)
 }

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 	"github.com/idptoken/idptoken-operator/internal/auth0"
 	"github.com/idptoken/idptoken-operator/internal/idp"
 )
@@ -25,6 +26,29 @@ type ManagementAPI interface {
 	HTTPClient() *http.Client
 }
 
+// TenantKey names a tenant of either kind: Namespace is empty for a ClusterAuth0Tenant.
+type TenantKey struct {
+	Kind authv1alpha1.TenantKind
+	types.NamespacedName
+}
+
+// String renders the key as Kind/namespace/name or Kind/name; it is also the tenant's label in
+// metrics and the auth.idptoken.dev/tenant annotation of refresh-state Secrets.
+func (k TenantKey) String() string {
+	if k.Namespace == "" {
+		return string(k.Kind) + "/" + k.Name
+	}
+	return string(k.Kind) + "/" + k.Namespace + "/" + k.Name
+}
+
+// tenantKeyOf returns the key of the tenant a binding refers to.
+func tenantKeyOf(b *authv1alpha1.IdPTokenBinding) TenantKey {
+	if b.Spec.TenantRef.Kind == authv1alpha1.TenantKindCluster {
+		return TenantKey{Kind: authv1alpha1.TenantKindCluster, NamespacedName: types.NamespacedName{Name: b.Spec.TenantRef.Name}}
+	}
+	return TenantKey{Kind: authv1alpha1.TenantKindNamespaced, NamespacedName: types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.TenantRef.Name}}
+}
+
 // NewManagementAPI builds a client from a tenant's configuration.
 type NewManagementAPI func(cfg auth0.Config) (ManagementAPI, error)
 
@@ -35,7 +59,7 @@ type TenantClients struct {
 	newAPI NewManagementAPI
 
 	mu      sync.RWMutex
-	tenants map[types.NamespacedName]*tenantClient
+	tenants map[TenantKey]*tenantClient
 }
 
 type tenantClient struct {
@@ -69,7 +93,7 @@ func NewTenantClients(newAPI NewManagementAPI) *TenantClients {
 	if newAPI == nil {
 		newAPI = func(cfg auth0.Config) (ManagementAPI, error) { return auth0.NewClient(cfg) }
 	}
-	return &TenantClients{newAPI: newAPI, tenants: map[types.NamespacedName]*tenantClient{}}
+	return &TenantClients{newAPI: newAPI, tenants: map[TenantKey]*tenantClient{}}
 }
 
 // fingerprint identifies a configuration without keeping its secret in a readable form.
@@ -82,7 +106,7 @@ func fingerprint(cfg auth0.Config) string {
 
 // Ensure returns the tenant's client for cfg, building a new one only when the configuration
 // changed, so that the cached M2M token survives ordinary reconciles.
-func (t *TenantClients) Ensure(key types.NamespacedName, cfg auth0.Config) (ManagementAPI, error) {
+func (t *TenantClients) Ensure(key TenantKey, cfg auth0.Config) (ManagementAPI, error) {
 	fp := fingerprint(cfg)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -98,7 +122,7 @@ func (t *TenantClients) Ensure(key types.NamespacedName, cfg auth0.Config) (Mana
 }
 
 // SetReady records whether the tenant's client authenticated with the scopes it needs.
-func (t *TenantClients) SetReady(key types.NamespacedName, ready bool) {
+func (t *TenantClients) SetReady(key TenantKey, ready bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if c, ok := t.tenants[key]; ok {
@@ -107,7 +131,7 @@ func (t *TenantClients) SetReady(key types.NamespacedName, ready bool) {
 }
 
 // Forget drops a tenant's client, when the tenant or its credentials are gone.
-func (t *TenantClients) Forget(key types.NamespacedName) {
+func (t *TenantClients) Forget(key TenantKey) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.tenants, key)
@@ -115,7 +139,7 @@ func (t *TenantClients) Forget(key types.NamespacedName) {
 
 // API returns the tenant's client, also while it cannot authenticate: its HTTP client still
 // serves refreshes at the IdP through the last good endpoints. Nil when there is none.
-func (t *TenantClients) API(key types.NamespacedName) ManagementAPI {
+func (t *TenantClients) API(key TenantKey) ManagementAPI {
 	if c := t.get(key); c != nil {
 		return c.api
 	}
@@ -123,19 +147,19 @@ func (t *TenantClients) API(key types.NamespacedName) ManagementAPI {
 }
 
 // Ready tells whether the tenant's client authenticated with the scopes the operator needs.
-func (t *TenantClients) Ready(key types.NamespacedName) bool {
+func (t *TenantClients) Ready(key TenantKey) bool {
 	c := t.get(key)
 	return c != nil && c.ready
 }
 
-func (t *TenantClients) get(key types.NamespacedName) *tenantClient {
+func (t *TenantClients) get(key TenantKey) *tenantClient {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.tenants[key]
 }
 
 // Endpoint returns the last good IdP endpoint of an Auth0 connection of the tenant.
-func (t *TenantClients) Endpoint(key types.NamespacedName, connection string) (idp.Endpoint, bool) {
+func (t *TenantClients) Endpoint(key TenantKey, connection string) (idp.Endpoint, bool) {
 	c := t.get(key)
 	if c == nil {
 		return idp.Endpoint{}, false
@@ -147,7 +171,7 @@ func (t *TenantClients) Endpoint(key types.NamespacedName, connection string) (i
 }
 
 // SetEndpoint remembers an IdP endpoint; ForgetEndpoint drops it after the IdP rejected its client.
-func (t *TenantClients) SetEndpoint(key types.NamespacedName, connection string, ep idp.Endpoint) {
+func (t *TenantClients) SetEndpoint(key TenantKey, connection string, ep idp.Endpoint) {
 	if c := t.get(key); c != nil {
 		c.mu.Lock()
 		c.endpoints[connection] = ep
@@ -156,7 +180,7 @@ func (t *TenantClients) SetEndpoint(key types.NamespacedName, connection string,
 }
 
 // ForgetEndpoint drops a remembered IdP endpoint.
-func (t *TenantClients) ForgetEndpoint(key types.NamespacedName, connection string) {
+func (t *TenantClients) ForgetEndpoint(key TenantKey, connection string) {
 	if c := t.get(key); c != nil {
 		c.mu.Lock()
 		delete(c.endpoints, connection)
@@ -167,7 +191,7 @@ func (t *TenantClients) ForgetEndpoint(key types.NamespacedName, connection stri
 // GetUser reads a user through the tenant's client. It answers from a read younger than
 // RecentUserTTL made after notBefore: a binding that wants something newer than what it holds
 // passes the time it got that, so a recent read never hides a new login from it.
-func (t *TenantClients) GetUser(ctx context.Context, key types.NamespacedName, id string, now, notBefore time.Time) (*auth0.User, error) {
+func (t *TenantClients) GetUser(ctx context.Context, key TenantKey, id string, now, notBefore time.Time) (*auth0.User, error) {
 	c := t.get(key)
 	if c == nil {
 		return nil, fmt.Errorf("no client for tenant %s", key)

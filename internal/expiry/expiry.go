@@ -39,11 +39,30 @@ func (r Result) Lifetime() time.Duration {
 	return r.ExpiresAt.Sub(r.IssuedAt)
 }
 
+// MaxAhead is the furthest ahead an expiry is believed: a later one (or one that overflows) is
+// treated as Unknown, so that a bogus exp or expires_in cannot postpone renewal for years.
+const MaxAhead = 366 * 24 * time.Hour
+
 // Determine applies the design's order: the IdP's expires_in, the JWT exp claim, an absolute
-// time from Auth0, last_login + expires_in, else Unknown.
+// time from Auth0, last_login + expires_in, else Unknown. An expiry more than MaxAhead after
+// the token was obtained is Unknown.
 func Determine(e Evidence) Result {
+	r := determine(e)
+	if !r.ExpiresAt.IsZero() {
+		ref := e.ObtainedAt
+		if ref.IsZero() {
+			ref = r.IssuedAt
+		}
+		if r.ExpiresAt.Sub(ref) > MaxAhead || r.ExpiresAt.Year() > 9999 || r.ExpiresAt.Year() < 1970 {
+			return Result{IssuedAt: e.ObtainedAt.Truncate(time.Second).UTC(), Source: authv1alpha1.ExpirySourceUnknown}
+		}
+	}
+	return r
+}
+
+func determine(e Evidence) Result {
 	switch {
-	case e.IdPExpiresIn > 0 && !e.ObtainedAt.IsZero():
+	case e.IdPExpiresIn > 0 && e.IdPExpiresIn <= MaxAhead && !e.ObtainedAt.IsZero():
 		return whole(e.ObtainedAt.Add(e.IdPExpiresIn), e.ObtainedAt, authv1alpha1.ExpirySourceIdPResponse)
 	case !e.JWTExpiry.IsZero():
 		issued := e.JWTIssuedAt
@@ -53,7 +72,7 @@ func Determine(e Evidence) Result {
 		return whole(e.JWTExpiry, issued, authv1alpha1.ExpirySourceJWT)
 	case !e.Auth0Expiry.IsZero():
 		return whole(e.Auth0Expiry, e.ObtainedAt, authv1alpha1.ExpirySourceAuth0)
-	case !e.LastLogin.IsZero() && e.IdentityExpiresIn > 0:
+	case !e.LastLogin.IsZero() && e.IdentityExpiresIn > 0 && e.IdentityExpiresIn <= MaxAhead:
 		return whole(e.LastLogin.Add(e.IdentityExpiresIn), e.LastLogin, authv1alpha1.ExpirySourceEstimated)
 	default:
 		return Result{IssuedAt: e.ObtainedAt.Truncate(time.Second), Source: authv1alpha1.ExpirySourceUnknown}
@@ -79,7 +98,13 @@ type Schedule struct {
 	LastRenewal time.Time
 	// Jitter returns a value in [0, 1); the renewal moves earlier by up to 10% of the lifetime.
 	Jitter func() float64
+	// Now anchors an unknown expiry's re-read when neither LastRenewal nor the token's issue
+	// time is known.
+	Now time.Time
 }
+
+// MinFallbackInterval is the shortest re-read interval of a token whose expiry is unknown.
+const MinFallbackInterval = time.Minute
 
 // RenewAt returns when the token should be renewed, truncated to whole seconds: the expiry
 // minus renewBefore (one third of the lifetime by default, and when renewBefore does not fit in
@@ -88,7 +113,14 @@ type Schedule struct {
 func RenewAt(s Schedule) time.Time {
 	var at time.Time
 	if s.Token.ExpiresAt.IsZero() {
-		at = s.LastRenewal.Add(s.FallbackInterval)
+		base := s.LastRenewal
+		if base.IsZero() {
+			base = s.Token.IssuedAt
+		}
+		if base.IsZero() {
+			base = s.Now
+		}
+		at = base.Add(max(s.FallbackInterval, MinFallbackInterval))
 	} else {
 		lifetime := s.Token.Lifetime()
 		before := s.RenewBefore

@@ -67,11 +67,15 @@ type Refresher struct {
 	Clock clock.Clock
 }
 
+// httpClient never follows redirects, whatever client it was given: a 3xx from a token endpoint
+// must not re-post the refresh token and client secret to the Location it names.
 func (r *Refresher) httpClient() *http.Client {
+	c := http.Client{Timeout: defaultTimeout}
 	if r.HTTPClient != nil {
-		return r.HTTPClient
+		c = *r.HTTPClient
 	}
-	return &http.Client{Timeout: defaultTimeout}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
 }
 
 func (r *Refresher) clock() clock.Clock {

@@ -1,0 +1,70 @@
+package controller
+
+import (
+	"context"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+)
+
+
+// stateCollector deletes refresh-state Secrets that no binding refers to any more, so that a
+// user's refresh token does not outlive the last binding of the user's identity.
+type stateCollector struct {
+	client client.Client
+	clock  clock.Clock
+	every  time.Duration
+}
+
+// NeedLeaderElection: only the leader deletes.
+func (c *stateCollector) NeedLeaderElection() bool { return true }
+
+// Start runs the collection every c.every until ctx ends.
+func (c *stateCollector) Start(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.clock.After(c.every):
+			if err := c.collect(ctx); err != nil {
+				logf.FromContext(ctx).Error(err, "Failed to collect unreferenced refresh-state Secrets")
+			}
+		}
+	}
+}
+
+func (c *stateCollector) collect(ctx context.Context) error {
+	states := &corev1.SecretList{}
+	if err := c.client.List(ctx, states, client.MatchingLabels{
+		authv1alpha1.LabelManagedBy: authv1alpha1.ManagedByValue, authv1alpha1.LabelRole: authv1alpha1.RoleRefreshState,
+	}); err != nil {
+		return err
+	}
+	now := c.clock.Now()
+	for i := range states.Items {
+		s := &states.Items[i]
+		id := s.Labels[authv1alpha1.LabelIdentity]
+		// A grace period keeps a new state Secret from being collected before the cache has seen
+		// the binding that wrote it.
+		if id == "" || now.Sub(s.CreationTimestamp.Time) < min(2*c.every, 2*time.Minute) {
+			continue // a per-binding state of an earlier version goes with its binding (ownerReference)
+		}
+		refs := &authv1alpha1.IdPTokenBindingList{}
+		if err := c.client.List(ctx, refs, client.MatchingFields{identityIndex: id}, client.Limit(1)); err != nil {
+			return err
+		}
+		if len(refs.Items) > 0 {
+			continue
+		}
+		if err := c.client.Delete(ctx, s, client.Preconditions{UID: &s.UID, ResourceVersion: &s.ResourceVersion}); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		logf.FromContext(ctx).Info("Deleted a refresh-state Secret no binding refers to", "namespace", s.Namespace, "name", s.Name)
+	}
+	return nil
+}
