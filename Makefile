@@ -62,7 +62,7 @@ lint-fix: $(GOLANGCI_LINT) ## Run golangci-lint and apply its fixes.
 	$(GOLANGCI_LINT) run --fix ./...
 
 .PHONY: test
-test: manifests generate vet envtest-assets ## Run all tests (unit, envtest integration, demo smoke test).
+test: manifests generate vet envtest-assets $(KUSTOMIZE) ## Run all tests (unit, envtest integration, kustomize overlays, demo smoke test).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... $(GO_TEST_FLAGS)
 
 .PHONY: bench

@@ -73,22 +73,22 @@ func main() {
 		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
 	}
 
+	if clusterResourceNS == "" {
+		clusterResourceNS = controller.InClusterNamespace()
+	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsOptions(metricsAddr, secureMetrics, tlsOpts),
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         enableLeaderElection,
 		LeaderElectionID:       "idptoken-operator.auth.idptoken.dev",
-		Cache:                  controller.CacheOptions(controller.ParseNamespaces(watchNamespaces)),
+		Cache:                  controller.CacheOptions(controller.ParseNamespaces(watchNamespaces), clusterResourceNS),
 	})
 	if err != nil {
 		setupLog.Error(err, "Failed to create the manager")
 		os.Exit(1)
 	}
 
-	if clusterResourceNS == "" {
-		clusterResourceNS = controller.InClusterNamespace()
-	}
 	if clusterResourceNS == "" {
 		setupLog.Info("The operator's namespace is not known (no --cluster-resource-namespace, not running in a pod): ClusterAuth0Tenants will not be served")
 		if err := mgr.Add(controller.WarnUnservedClusterTenants(mgr.GetAPIReader(), setupLog)); err != nil {

@@ -136,6 +136,14 @@ type ConnectionSource struct {
 	ID string `json:"id"`
 }
 
+// LabelValue is the value of a label.
+// +kubebuilder:validation:MaxLength=63
+type LabelValue string
+
+// AnnotationValue is the value of an annotation.
+// +kubebuilder:validation:MaxLength=4096
+type AnnotationValue string
+
 // SecretTarget describes the Secret the token is written to.
 type SecretTarget struct {
 	// name of the Secret, in the binding's namespace.
@@ -166,16 +174,15 @@ type SecretTarget struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k).hasValue())",message="spec.secret.labels keys must be valid label keys: an optional DNS subdomain prefix and '/', then at most 63 characters of letters, digits, '-', '_' and '.'"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.labelValue().validate(self[k]).hasValue())",message="spec.secret.labels values must be valid label values: at most 63 characters of letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k != 'app.kubernetes.io/managed-by' && !k.startsWith('auth.idptoken.dev/'))",message="spec.secret.labels must not set app.kubernetes.io/managed-by or auth.idptoken.dev/ keys: the operator sets them"
-	Labels map[string]string `json:"labels,omitempty"`
+	Labels map[string]LabelValue `json:"labels,omitempty"`
 
 	// annotations are copied onto the Secret. Keys must be valid annotation keys; the
 	// operator's own keys (auth.idptoken.dev/*) are reserved.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k).hasValue())",message="spec.secret.annotations keys must be valid annotation keys: an optional DNS subdomain prefix and '/', then at most 63 characters of letters, digits, '-', '_' and '.'"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 4096)",message="spec.secret.annotations values must be at most 4096 characters"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('auth.idptoken.dev/'))",message="spec.secret.annotations must not set auth.idptoken.dev/ keys: the operator sets them"
-	Annotations map[string]string `json:"annotations,omitempty"`
+	Annotations map[string]AnnotationValue `json:"annotations,omitempty"`
 }
 
 // RefreshPolicy says when and how the token is renewed.
@@ -186,6 +193,7 @@ type RefreshPolicy struct {
 	// the default.
 	// +optional
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('10s')",message="spec.refresh.renewBefore must be a duration of at least 10s, such as 10m or 1h30m"
 	RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
 
@@ -193,6 +201,7 @@ type RefreshPolicy struct {
 	// +optional
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1m')",message="spec.refresh.fallbackInterval must be a duration of at least 1m, such as 1h or 30m: Auth0 is re-read that often while the expiry is unknown"
 	FallbackInterval *metav1.Duration `json:"fallbackInterval,omitempty"`
 

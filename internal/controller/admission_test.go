@@ -171,6 +171,8 @@ var _ = Describe("Admission", func() {
 		Entry("an invalid label key", map[string]any{"spec.secret.labels": map[string]any{"bad key!": "x"}},
 			"spec.secret.labels keys must be valid label keys"),
 		Entry("a label value too long", map[string]any{"spec.secret.labels": map[string]any{"team": strings.Repeat("x", 64)}},
+			"spec.secret.labels.team: Too long: may not be more than 63 bytes"),
+		Entry("an invalid label value", map[string]any{"spec.secret.labels": map[string]any{"team": "-bad value-"}},
 			"spec.secret.labels values must be valid label values"),
 		Entry("the operator's own label", map[string]any{"spec.secret.labels": map[string]any{"auth.idptoken.dev/binding": "other"}},
 			"spec.secret.labels must not set app.kubernetes.io/managed-by or auth.idptoken.dev/ keys"),

@@ -194,7 +194,7 @@ var _ = Describe("IdPTokenBinding", func() {
 	It("follows changes of spec.secret: a new name replaces the old Secret, a removed label goes", func() {
 		uid := newUser("google", true)
 		b := userBinding(ns, "moving", "prod", uid, "")
-		b.Spec.Secret.Labels = map[string]string{"team": "a"}
+		b.Spec.Secret.Labels = map[string]authv1alpha1.LabelValue{"team": "a"}
 		Expect(k8s.Create(suiteCtx, b)).To(Succeed())
 		waitReady(ns, "moving")
 		updateBinding(ns, "moving", func(b *authv1alpha1.IdPTokenBinding) {
@@ -210,7 +210,7 @@ var _ = Describe("IdPTokenBinding", func() {
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the old Secret must go")
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 
-		updateBinding(ns, "moving", func(b *authv1alpha1.IdPTokenBinding) { b.Spec.Secret.Labels = map[string]string{"team": "b"} })
+		updateBinding(ns, "moving", func(b *authv1alpha1.IdPTokenBinding) { b.Spec.Secret.Labels = map[string]authv1alpha1.LabelValue{"team": "b"} })
 		Eventually(func(g Gomega) {
 			s, err := getSecret(ns, "moved-token")
 			g.Expect(err).NotTo(HaveOccurred())

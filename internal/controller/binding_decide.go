@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -104,11 +103,23 @@ type desiredTarget struct {
 	owned       bool // carries a controller ownerReference to the binding
 }
 
+// stringMap copies a map of string-like values; nil stays nil.
+func stringMap[V ~string](m map[string]V) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = string(v)
+	}
+	return out
+}
+
 func desiredTargetFor(b *authv1alpha1.IdPTokenBinding, h *heldToken) desiredTarget {
 	d := desiredTarget{
 		data:        map[string][]byte{authv1alpha1.SecretKeyAccessToken: []byte(h.AccessToken)},
-		labels:      maps.Clone(b.Spec.Secret.Labels),
-		annotations: maps.Clone(b.Spec.Secret.Annotations),
+		labels:      stringMap(b.Spec.Secret.Labels),
+		annotations: stringMap(b.Spec.Secret.Annotations),
 		secretType:  b.Spec.Secret.Type,
 		owned:       b.Spec.DeletionPolicy != authv1alpha1.DeletionPolicyRetain,
 	}

@@ -92,7 +92,7 @@ func TestDecide(t *testing.T) {
 			edit: func(in *bindingInput) { in.binding.Spec.DeletionPolicy = authv1alpha1.DeletionPolicyRetain }, want: actionWrite,
 		},
 		"a user label added to the spec: write": {
-			edit: func(in *bindingInput) { in.binding.Spec.Secret.Labels = map[string]string{"team": "a"} }, want: actionWrite,
+			edit: func(in *bindingInput) { in.binding.Spec.Secret.Labels = map[string]authv1alpha1.LabelValue{"team": "a"} }, want: actionWrite,
 		},
 		"spec changed since the last successful pass: write, so that removed labels go": {
 			edit: func(in *bindingInput) { in.binding.Generation = 2 }, want: actionWrite,
@@ -248,7 +248,7 @@ func TestStateRoundTrip(t *testing.T) {
 
 func TestDesiredTarget(t *testing.T) {
 	b := testBinding()
-	b.Spec.Secret.Labels = map[string]string{"team": "a", authv1alpha1.LabelBinding: "spoofed"}
+	b.Spec.Secret.Labels = map[string]authv1alpha1.LabelValue{"team": "a", authv1alpha1.LabelBinding: "spoofed"}
 	h := testHeld(b)
 	h.AccessTokenSecret = "ats"
 	d := desiredTargetFor(b, h)

@@ -47,12 +47,17 @@ func (r *BindingReconciler) report(in *bindingInput, out outcome) {
 
 	f := out.failure
 	if f == nil {
-		if forceRefreshPending(b) && (out.decision.action == actionRefresh || out.decision.action == actionRead) {
+		attempted := out.decision.action == actionRefresh || out.decision.action == actionRead
+		if forceRefreshPending(b) && attempted {
 			st.LastForceRefresh = b.Annotations[authv1alpha1.AnnotationForceRefresh]
 		}
-		st.FailedAttempts, st.LastFailureTime = 0, nil
 		st.ObservedGeneration = b.Generation
-		meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionSyncFailing)
+		// A pass that only (re)wrote the Secret says nothing of whether renewing works: the last
+		// failure stands until an attempt at Auth0 or the IdP succeeds.
+		if attempted || meta.FindStatusCondition(st.Conditions, authv1alpha1.ConditionSyncFailing) == nil {
+			st.FailedAttempts, st.LastFailureTime = 0, nil
+			meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionSyncFailing)
+		}
 		if h := out.held; h != nil && !h.validAt(now) {
 			// Only when a token lives less than the minimum spacing of renewals.
 			setCondition(b, authv1alpha1.ConditionReady, metav1.ConditionFalse, authv1alpha1.ReasonTokenExpired,

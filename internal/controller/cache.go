@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"maps"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,13 +26,13 @@ func ParseNamespaces(s string) []string {
 // ManagedSecretSelector selects the Secrets the operator manages, the only ones it caches.
 var ManagedSecretSelector = labels.SelectorFromSet(labels.Set{authv1alpha1.LabelManagedBy: authv1alpha1.ManagedByValue})
 
-// CacheOptions caches only the Secrets the operator manages, and only in the watched namespaces.
-// Credentials Secrets are read through the API reader so that the cluster's other Secrets cost nothing.
-func CacheOptions(namespaces []string) cache.Options {
+// CacheOptions caches only the Secrets the operator manages, and only in the watched namespaces
+// (plus clusterResourceNamespace, home of ClusterAuth0Tenants' refresh state). Credentials
+// Secrets are read through the API reader so that the cluster's other Secrets cost nothing.
+func CacheOptions(namespaces []string, clusterResourceNamespace string) cache.Options {
+	secrets := cache.ByObject{Label: ManagedSecretSelector}
 	opts := cache.Options{
-		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Label: ManagedSecretSelector},
-		},
+		ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: secrets},
 		// The operator never reads managedFields; they are most of a small object's size.
 		DefaultTransform: cache.TransformStripManagedFields(),
 	}
@@ -39,6 +40,11 @@ func CacheOptions(namespaces []string) cache.Options {
 		opts.DefaultNamespaces = make(map[string]cache.Config, len(namespaces))
 		for _, ns := range namespaces {
 			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+		if clusterResourceNamespace != "" {
+			secrets.Namespaces = maps.Clone(opts.DefaultNamespaces)
+			secrets.Namespaces[clusterResourceNamespace] = cache.Config{}
+			opts.ByObject[&corev1.Secret{}] = secrets
 		}
 	}
 	return opts

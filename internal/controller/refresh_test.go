@@ -149,14 +149,15 @@ var _ = Describe("Refresh", func() {
 		// Default: a third of the 45 s lifetime before expiry, at least 30 s after it was obtained.
 		Expect(b.Status.NextRefreshTime.Time).To(BeTemporally("<=", exp.Add(-15*time.Second)))
 		updateBinding(ns, "resched", func(b *authv1alpha1.IdPTokenBinding) {
-			b.Spec.Refresh.RenewBefore = &metav1.Duration{Duration: 5 * time.Second}
+			b.Spec.Refresh.RenewBefore = &metav1.Duration{Duration: 10 * time.Second}
 		})
 		Eventually(func(g Gomega) {
 			b := getBinding(ns, "resched")
 			g.Expect(b.Status.ObservedGeneration).To(Equal(b.Generation))
-			// 5 s before expiry, minus up to 10% of the lifetime (4.5 s) of jitter.
-			g.Expect(b.Status.NextRefreshTime.Time).To(BeTemporally(">=", exp.Add(-10*time.Second)))
-			g.Expect(b.Status.NextRefreshTime.Time).To(BeTemporally("<=", exp.Add(-5*time.Second)))
+			// 10 s before expiry, minus the suite's fixed jitter (half of 10% of 45 s), in whole
+			// seconds: later than the default's 15 s.
+			g.Expect(b.Status.NextRefreshTime.Time).To(BeTemporally(">=", exp.Add(-14*time.Second)))
+			g.Expect(b.Status.NextRefreshTime.Time).To(BeTemporally("<=", exp.Add(-10*time.Second)))
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 	})
 

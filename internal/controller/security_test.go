@@ -184,9 +184,9 @@ var _ = Describe("Security: no path for a binding author to send a secret where 
 		uid := newUser("google", true)
 		b := userBinding(ns, "huge", "prod", uid, "")
 		// Each annotation is admitted; together they exceed the API server's 256 KiB limit.
-		b.Spec.Secret.Annotations = map[string]string{}
+		b.Spec.Secret.Annotations = map[string]authv1alpha1.AnnotationValue{}
 		for i := range 64 {
-			b.Spec.Secret.Annotations["example.com/a"+strings.Repeat("x", i%10)+string(rune('a'+i%26))+string(rune('a'+i/26))] = strings.Repeat("v", 4096)
+			b.Spec.Secret.Annotations["example.com/a"+strings.Repeat("x", i%10)+string(rune('a'+i%26))+string(rune('a'+i/26))] = authv1alpha1.AnnotationValue(strings.Repeat("v", 4096))
 		}
 		Expect(k8s.Create(suiteCtx, b)).To(Succeed())
 		got := waitReason(ns, "huge", "False/"+authv1alpha1.ReasonSecretWriteFailed)

@@ -120,12 +120,13 @@ func startManager() {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  CacheOptions(nil),
+		Cache:                  CacheOptions(nil, operatorNS),
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)}, // restarted within one process
 	})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(SetupWithManager(mgr, Options{Clock: clock.RealClock{}, MaxConcurrentReconciles: 4,
-		ClusterResourceNamespace: operatorNS, StateGCInterval: 5 * time.Second})).To(Succeed())
+		ClusterResourceNamespace: operatorNS, StateGCInterval: 5 * time.Second,
+		Jitter: func() float64 { return 0.5 }})).To(Succeed())
 	ctx, cancel := context.WithCancel(suiteCtx)
 	stopMgr, mgrDone = cancel, make(chan struct{})
 	go func() {

@@ -190,7 +190,7 @@ func (h *harness) startManager(workers int) {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  controller.CacheOptions(nil),
+		Cache:                  controller.CacheOptions(nil, ""),
 		Controller:             ctrlconfig.Controller{SkipNameValidation: ptr.To(true)}, // several managers per process
 	})
 	if err != nil {
