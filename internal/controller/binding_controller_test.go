@@ -210,7 +210,9 @@ var _ = Describe("IdPTokenBinding", func() {
 			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the old Secret must go")
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 
-		updateBinding(ns, "moving", func(b *authv1alpha1.IdPTokenBinding) { b.Spec.Secret.Labels = map[string]authv1alpha1.LabelValue{"team": "b"} })
+		updateBinding(ns, "moving", func(b *authv1alpha1.IdPTokenBinding) {
+			b.Spec.Secret.Labels = map[string]authv1alpha1.LabelValue{"team": "b"}
+		})
 		Eventually(func(g Gomega) {
 			s, err := getSecret(ns, "moved-token")
 			g.Expect(err).NotTo(HaveOccurred())

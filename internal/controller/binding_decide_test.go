@@ -92,7 +92,9 @@ func TestDecide(t *testing.T) {
 			edit: func(in *bindingInput) { in.binding.Spec.DeletionPolicy = authv1alpha1.DeletionPolicyRetain }, want: actionWrite,
 		},
 		"a user label added to the spec: write": {
-			edit: func(in *bindingInput) { in.binding.Spec.Secret.Labels = map[string]authv1alpha1.LabelValue{"team": "a"} }, want: actionWrite,
+			edit: func(in *bindingInput) {
+				in.binding.Spec.Secret.Labels = map[string]authv1alpha1.LabelValue{"team": "a"}
+			}, want: actionWrite,
 		},
 		"spec changed since the last successful pass: write, so that removed labels go": {
 			edit: func(in *bindingInput) { in.binding.Generation = 2 }, want: actionWrite,
@@ -316,11 +318,11 @@ func TestIdentityNamesOneLineagePerIdentity(t *testing.T) {
 	alice := identity{tenant: clTenant, userID: "google-oauth2|1", connection: "google-oauth2"}
 	same := identity{tenant: clTenant, userID: "google-oauth2|1", connection: "google-oauth2"}
 	others := []identity{
-		{tenant: nsTenant, userID: "google-oauth2|1", connection: "google-oauth2"}, // another tenant
-		{tenant: clTenant, userID: "google-oauth2|2", connection: "google-oauth2"}, // another user
-		{tenant: clTenant, userID: "google-oauth2|1", connection: "github"},        // another connection
-		{tenant: clTenant, connection: "google-oauth2"},                            // a connection identity
-		{tenant: clTenant, userID: "google-oauth2|1"},                              // the primary identity
+		{tenant: nsTenant, userID: "google-oauth2|1", connection: "google-oauth2"},                                        // another tenant
+		{tenant: clTenant, userID: "google-oauth2|2", connection: "google-oauth2"},                                        // another user
+		{tenant: clTenant, userID: "google-oauth2|1", connection: "github"},                                               // another connection
+		{tenant: clTenant, connection: "google-oauth2"},                                                                   // a connection identity
+		{tenant: clTenant, userID: "google-oauth2|1"},                                                                     // the primary identity
 		{tenant: clTenant, userID: "google-oauth2|1", connection: "google-oauth2", override: "https://idp.example/token"}, // refreshes elsewhere
 	}
 	if alice.hash() != same.hash() {

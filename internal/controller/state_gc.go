@@ -12,7 +12,6 @@ import (
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 )
 
-
 // stateCollector deletes refresh-state Secrets that no binding refers to any more, so that a
 // user's refresh token does not outlive the last binding of the user's identity.
 type stateCollector struct {
