@@ -91,7 +91,10 @@ func (r *BindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{RequeueAfter: out.wait}, nil
 	}
 	r.report(in, out)
-	if err := r.patchStatus(ctx, base, b); err != nil {
+	if err := r.patchStatus(ctx, base, b); apierrors.IsConflict(err) {
+		// The cache was behind: look again once it has caught up.
+		return ctrl.Result{RequeueAfter: minRequeue}, nil
+	} else if err != nil {
 		return ctrl.Result{}, err
 	}
 	res := out.result(in)

@@ -167,7 +167,9 @@ func (r *BindingReconciler) patchStatus(ctx context.Context, base, b *authv1alph
 	if equality.Semantic.DeepEqual(base.Status, b.Status) {
 		return nil
 	}
-	if err := r.Client.Status().Patch(ctx, b, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+	// Optimistic: a pass that started from a cache older than the last status write must not
+	// put back conditions that write removed (conditions are one list in a merge patch).
+	if err := r.Client.Status().Patch(ctx, b, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("updating status: %w", err)
 	}
 	return nil

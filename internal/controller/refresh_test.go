@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 	"github.com/idptoken/idptoken-operator/internal/auth0sim"
@@ -84,10 +85,14 @@ var _ = Describe("Refresh", func() {
 		waitReady(ns, "dead")
 
 		By("revoking the refresh token the operator holds, as a user or admin would at the IdP")
-		state, err := getSecret(ns, stateNameOf(b))
-		Expect(err).NotTo(HaveOccurred())
-		state.Data["refresh_token"] = []byte("sim_rt_revoked")
-		Expect(k8s.Update(suiteCtx, state)).To(Succeed())
+		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			state, err := getSecret(ns, stateNameOf(b))
+			if err != nil {
+				return err
+			}
+			state.Data["refresh_token"] = []byte("sim_rt_revoked")
+			return k8s.Update(suiteCtx, state)
+		})).To(Succeed())
 
 		By("it says so while the token is still valid, not only at expiry")
 		Eventually(func(g Gomega) {
@@ -116,7 +121,7 @@ var _ = Describe("Refresh", func() {
 		Expect(err).NotTo(HaveOccurred())
 		_, ok := sim.AccessTokenValid(string(s.Data["access_token"]))
 		Expect(ok).To(BeTrue())
-		state, err = getSecret(ns, stateNameOf(b))
+		state, err := getSecret(ns, stateNameOf(b))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(string(state.Data["refresh_token"])).NotTo(Equal("sim_rt_revoked"))
 	})
