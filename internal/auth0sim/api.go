@@ -205,7 +205,7 @@ func (s *Server) renderUserLocked(u *user, withTokens bool) map[string]any {
 		if id.spec.NumericUserID {
 			j.UserID = jsonNumber(id.spec.UserID)
 		}
-		if withTokens && id.spec.IdP != "" {
+		if withTokens && id.spec.IdP != "" && !s.tokenVaultConnectionLocked(id.spec.Connection) {
 			j.AccessToken = id.accessToken
 			j.AccessTokenSecret = id.accessTokenSecret
 			j.RefreshToken = id.refreshToken
@@ -306,6 +306,9 @@ func (s *Server) renderConnectionLocked(c *connection, withSecrets bool) *connec
 	}
 	if c.spec.TenantDomain != "" {
 		opts["tenant_domain"] = c.spec.TenantDomain
+	}
+	if c.spec.TokenVault {
+		opts["federated_connections_access_tokens"] = map[string]any{"active": true}
 	}
 	if c.spec.AdminTokens && withSecrets {
 		opts["admin_access_token"] = c.adminAT
