@@ -239,6 +239,13 @@ type connectionJSON struct {
 	Options            map[string]any `json:"options"`
 	IsDomainConnection bool           `json:"is_domain_connection"`
 	Realms             []string       `json:"realms"`
+	// ConnectedAccounts is the newer, top-level Token Vault switch
+	// ("Connected Accounts for Token Vault").
+	ConnectedAccounts *activeFlag `json:"connected_accounts,omitempty"`
+}
+
+type activeFlag struct {
+	Active bool `json:"active"`
 }
 
 // getConnection serves GET /api/v2/connections/{id}.
@@ -315,11 +322,15 @@ func (s *Server) renderConnectionLocked(c *connection, withSecrets bool) *connec
 		opts["admin_refresh_token"] = c.adminRT
 		opts["admin_access_token_expiresin"] = formatTime(c.adminExpires)
 	}
-	return &connectionJSON{
+	j := &connectionJSON{
 		ID:       c.spec.ID,
 		Name:     c.spec.Name,
 		Strategy: c.spec.Strategy,
 		Options:  opts,
 		Realms:   []string{c.spec.Name},
 	}
+	if c.spec.TokenVault {
+		j.ConnectedAccounts = &activeFlag{Active: true}
+	}
+	return j
 }

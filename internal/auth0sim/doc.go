@@ -53,7 +53,8 @@ limitations under the License.
 // # Token Vault
 //
 // A connection with ConnectionSpec.TokenVault renders
-// options.federated_connections_access_tokens.active = true, and its
+// options.federated_connections_access_tokens.active = true (and the newer
+// top-level connected_accounts.active = true), and its
 // identities carry no tokens in identities[]: Auth0 keeps them in Token
 // Vault. A Privileged Worker client (AddTokenVaultClient) gets them with the
 // token exchange: it authenticates with a private_key_jwt client assertion

@@ -109,7 +109,8 @@ type ConnectionSpec struct {
 	// TenantDomain, when set, is rendered as options.tenant_domain.
 	TenantDomain string
 	// TokenVault enables Token Vault on the connection: it is rendered as
-	// options.federated_connections_access_tokens.active = true, its
+	// options.federated_connections_access_tokens.active = true and as the
+	// newer top-level connected_accounts.active = true, its
 	// identities carry no tokens in identities[], and their tokens are
 	// served by the Token Vault exchange instead (see AddTokenVaultClient).
 	TokenVault bool

@@ -265,6 +265,9 @@ func TestTokenVaultIdentitiesCarryNoTokens(t *testing.T) {
 
 	r = get(t, c, s.URL()+"/api/v2/connections/con_g", tok)
 	var conn struct {
+		ConnectedAccounts *struct {
+			Active bool `json:"active"`
+		} `json:"connected_accounts"`
 		Options struct {
 			FCAT *struct {
 				Active bool `json:"active"`
@@ -272,11 +275,11 @@ func TestTokenVaultIdentitiesCarryNoTokens(t *testing.T) {
 		} `json:"options"`
 	}
 	assertDecode(t, r.body, &conn)
-	if conn.Options.FCAT == nil || !conn.Options.FCAT.Active {
+	if conn.Options.FCAT == nil || !conn.Options.FCAT.Active || conn.ConnectedAccounts == nil || !conn.ConnectedAccounts.Active {
 		t.Errorf("Token Vault connection lacks options.federated_connections_access_tokens.active: %s", r.body)
 	}
 	r = get(t, c, s.URL()+"/api/v2/connections/con_h", tok)
-	if strings.Contains(string(r.body), "federated_connections_access_tokens") {
+	if strings.Contains(string(r.body), "federated_connections_access_tokens") || strings.Contains(string(r.body), "connected_accounts") {
 		t.Errorf("plain connection has the Token Vault flag: %s", r.body)
 	}
 }
