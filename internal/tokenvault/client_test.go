@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -366,5 +367,29 @@ func TestServerTextIsMasked(t *testing.T) {
 		if strings.Contains(msg, "eyJ") || (secret != "" && strings.Contains(msg, secret)) || !strings.Contains(msg, "[redacted]") {
 			t.Errorf("error is not masked: %s", msg)
 		}
+	}
+}
+
+func TestConcurrentExchangesAreEachValidAndUnique(t *testing.T) {
+	st := newSimTenant(t, auth0sim.Options{})
+	c := st.client(t, nil)
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			if _, err := c.Exchange(context.Background(), simUser, simConn, "concurrent"); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	stats := st.s.Stats()
+	if stats.TokenVaultExchanges != n || stats.TokenVaultValidSubjectTokens != n || stats.TokenVaultReplays != 0 {
+		t.Errorf("simulator stats %+v; want %d valid exchanges and no replay", stats, n)
 	}
 }
