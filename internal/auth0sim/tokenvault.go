@@ -321,7 +321,8 @@ func (s *Server) authenticateTokenVaultClientLocked(r *http.Request, params map[
 		}
 		c, ok := s.tv.clients[clientID]
 		if !ok {
-			return s.unknownTokenVaultClient(clientID)
+			status, body := s.unknownTokenVaultClient(clientID)
+			return "", status, body
 		}
 		var claims jwt.Claims
 		if err := tok.Claims(c.key, &claims); err != nil {
@@ -347,7 +348,8 @@ func (s *Server) authenticateTokenVaultClientLocked(r *http.Request, params map[
 
 	c, ok := s.tv.clients[clientID]
 	if !ok {
-		return s.unknownTokenVaultClient(clientID)
+		status, body := s.unknownTokenVaultClient(clientID)
+		return "", status, body
 	}
 	if c.secret == "" || subtle.ConstantTimeCompare([]byte(c.secret), []byte(secret)) != 1 {
 		return invalidClient("Invalid client credentials")
@@ -358,11 +360,11 @@ func (s *Server) authenticateTokenVaultClientLocked(r *http.Request, params map[
 // unknownTokenVaultClient answers for a client that is not a Token Vault
 // client: 403 for an application that exists without the grant, as Auth0
 // does, 401 otherwise.
-func (s *Server) unknownTokenVaultClient(clientID string) (string, int, any) {
+func (s *Server) unknownTokenVaultClient(clientID string) (int, any) {
 	if _, ok := s.clients[clientID]; ok {
-		return "", http.StatusForbidden, oauthError{Error: "unauthorized_client", ErrorDescription: "Grant type '" + TokenVaultGrantType + "' not allowed for the client."}
+		return http.StatusForbidden, oauthError{Error: "unauthorized_client", ErrorDescription: "Grant type '" + TokenVaultGrantType + "' not allowed for the client."}
 	}
-	return "", http.StatusUnauthorized, oauthError{Error: "invalid_client", ErrorDescription: "Unknown client"}
+	return http.StatusUnauthorized, oauthError{Error: "invalid_client", ErrorDescription: "Unknown client"}
 }
 
 func (s *Server) tenantURL() string { return "https://" + s.domain + "/" }

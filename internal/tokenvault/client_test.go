@@ -393,3 +393,25 @@ func TestConcurrentExchangesAreEachValidAndUnique(t *testing.T) {
 		t.Errorf("simulator stats %+v; want %d valid exchanges and no replay", stats, n)
 	}
 }
+
+func TestLoadSecretData(t *testing.T) {
+	key := pkcs1PEM(testKey())
+	var cfg Config
+	if err := cfg.LoadSecretData(map[string][]byte{"client_id": []byte("worker\n"), "private_key": key}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ClientID != "worker" || string(cfg.PrivateKey) != string(key) || cfg.ClientSecret != "" {
+		t.Errorf("loaded client %q, secret set %v", cfg.ClientID, cfg.ClientSecret != "")
+	}
+	if err := cfg.LoadSecretData(map[string][]byte{"client_id": []byte("w"), "private_key": key, "client_secret": []byte("s ")}); err != nil || cfg.ClientSecret != "s" {
+		t.Errorf("with a client secret: %v", err)
+	}
+	for _, missing := range []string{"client_id", "private_key"} {
+		data := map[string][]byte{"client_id": []byte("w"), "private_key": key}
+		delete(data, missing)
+		var ce *ConfigError
+		if err := (&Config{}).LoadSecretData(data); !errors.As(err, &ce) || !strings.Contains(err.Error(), missing) {
+			t.Errorf("without %s: %v", missing, err)
+		}
+	}
+}

@@ -80,6 +80,28 @@ type Config struct {
 	Transport http.RoundTripper
 }
 
+// Keys of the tenant's Token Vault credentials Secret (spec.tokenVault.credentialsSecretRef).
+const (
+	SecretKeyClientID     = "client_id"
+	SecretKeyPrivateKey   = "private_key"
+	SecretKeyClientSecret = "client_secret" // optional
+)
+
+// LoadSecretData sets ClientID, PrivateKey and ClientSecret from the data of
+// the credentials Secret. A missing client_id or private_key is a
+// *ConfigError naming the key; the key is not parsed here (see Validate).
+func (cfg *Config) LoadSecretData(data map[string][]byte) error {
+	for _, k := range []string{SecretKeyClientID, SecretKeyPrivateKey} {
+		if len(data[k]) == 0 {
+			return &ConfigError{Reason: ReasonInvalidConfig, Field: "Secret key " + k, Problem: "is missing or empty"}
+		}
+	}
+	cfg.ClientID = strings.TrimSpace(string(data[SecretKeyClientID]))
+	cfg.PrivateKey = data[SecretKeyPrivateKey]
+	cfg.ClientSecret = strings.TrimSpace(string(data[SecretKeyClientSecret]))
+	return nil
+}
+
 // ConfigError says why a Config cannot be used. Its message names the field
 // and the problem, never a value of a secret field.
 type ConfigError struct {
