@@ -84,7 +84,7 @@ const (
 	simConn = "google-oauth2"
 )
 
-func newSimTenant(t *testing.T, opts auth0sim.Options) simTenant {
+func newSimTenant(t testing.TB, opts auth0sim.Options) simTenant {
 	t.Helper()
 	clk := testingclock.NewFakeClock(now)
 	opts.Clock = clk
@@ -100,7 +100,7 @@ func newSimTenant(t *testing.T, opts auth0sim.Options) simTenant {
 	return simTenant{s: s, clk: clk}
 }
 
-func (st simTenant) client(t *testing.T, mutate func(*Config)) *Client {
+func (st simTenant) client(t testing.TB, mutate func(*Config)) *Client {
 	t.Helper()
 	cfg := Config{Domain: st.s.Domain(), ClientID: clientID, PrivateKey: pkcs1PEM(testKey()), CABundle: st.s.CAPEM(), Clock: st.clk, Burst: 100}
 	if mutate != nil {

@@ -37,7 +37,7 @@ func pkcs8PEM(t *testing.T, k any) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
 
-func publicPEM(t *testing.T, k *rsa.PrivateKey) []byte {
+func publicPEM(t testing.TB, k *rsa.PrivateKey) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
 	if err != nil {
