@@ -66,7 +66,8 @@ limitations under the License.
 // registered public key. Failures answer like Auth0: 401 invalid_client
 // (client authentication), 401 invalid_grant (subject token), 401
 // access_denied (no vaulted token for the user on the connection), 403
-// unauthorized_client (an application without the grant), 400
+// unauthorized_client (an application without the grant), 403 access_denied
+// (an address outside SetTokenVaultIPAllowlist), 400
 // invalid_request, and 429 with Retry-After past
 // Options.TokenVaultRateLimitPerSecond.
 //

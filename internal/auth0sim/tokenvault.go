@@ -22,7 +22,9 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -64,6 +66,8 @@ const (
 type tokenVaultClient struct {
 	key    *rsa.PublicKey
 	secret string
+	// allow is the client's IP allow-list; empty allows every address.
+	allow []netip.Prefix
 }
 
 // SubjectRecord is one accepted subject token, for tests.
@@ -129,6 +133,54 @@ func parseRSAPublicKey(pemBytes []byte) (*rsa.PublicKey, error) {
 	default:
 		return nil, fmt.Errorf("unexpected PEM type %q", block.Type)
 	}
+}
+
+// SetTokenVaultIPAllowlist sets the IP allow-list of a Token Vault client
+// (addresses or CIDR ranges); exchanges from other addresses get 403
+// access_denied, as Auth0 answers them. No argument clears it. It panics for
+// an unknown client or an invalid entry.
+func (s *Server) SetTokenVaultIPAllowlist(clientID string, entries ...string) {
+	var allow []netip.Prefix
+	for _, e := range entries {
+		p, err := netip.ParsePrefix(e)
+		if err != nil {
+			a, aerr := netip.ParseAddr(e)
+			if aerr != nil {
+				panic(fmt.Sprintf("auth0sim: SetTokenVaultIPAllowlist %q: invalid entry %q", clientID, e))
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		allow = append(allow, p)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.tv.clients[clientID]
+	if !ok {
+		panic(fmt.Sprintf("auth0sim: SetTokenVaultIPAllowlist: unknown client %q", clientID))
+	}
+	c.allow = allow
+}
+
+// allowedFrom reports whether remoteAddr (host:port) is on c's allow-list.
+func (c *tokenVaultClient) allowedFrom(remoteAddr string) bool {
+	if len(c.allow) == 0 {
+		return true
+	}
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range c.allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // VaultedToken returns the access token Token Vault holds for the user's
@@ -205,6 +257,9 @@ func (s *Server) exchange(r *http.Request, params map[string]string, now time.Ti
 	clientID, status, body := s.authenticateTokenVaultClientLocked(r, params, now)
 	if status != 0 {
 		return status, body
+	}
+	if !s.tv.clients[clientID].allowedFrom(r.RemoteAddr) {
+		return http.StatusForbidden, oauthError{Error: "access_denied", ErrorDescription: "The request IP address is not in the client's IP allow-list"}
 	}
 	requested := params["requested_token_type"]
 	switch {

@@ -604,6 +604,24 @@ func TestTokenVaultRateLimitAndFaults(t *testing.T) {
 	}
 }
 
+func TestTokenVaultIPAllowlist(t *testing.T) {
+	s, clk, c := vaultTenant(t, auth0sim.Options{}, auth0sim.RotationNone, true)
+	w := newWorker(t, s, clk, "worker", "")
+	s.SetTokenVaultIPAllowlist("worker", "10.0.0.0/8", "2001:db8::1")
+	r, a := exchange(t, c, s, w.form("google-oauth2|1", "google-oauth2"))
+	if r.status != http.StatusForbidden || a.Error != "access_denied" || a.AccessToken != "" {
+		t.Fatalf("from outside the allow-list: %d %s", r.status, r.body)
+	}
+	s.SetTokenVaultIPAllowlist("worker", "10.0.0.0/8", "127.0.0.1")
+	if r, _ := exchange(t, c, s, w.form("google-oauth2|1", "google-oauth2")); r.status != http.StatusOK {
+		t.Fatalf("from an allowed address: %d %s", r.status, r.body)
+	}
+	s.SetTokenVaultIPAllowlist("worker")
+	if r, _ := exchange(t, c, s, w.form("google-oauth2|1", "google-oauth2")); r.status != http.StatusOK {
+		t.Fatalf("with the list cleared: %d %s", r.status, r.body)
+	}
+}
+
 func TestAddTokenVaultClientPanicsOnBadKey(t *testing.T) {
 	s, _ := newSim(t, auth0sim.Options{})
 	for name, pemBytes := range map[string][]byte{

@@ -204,6 +204,9 @@ func TestExchangeErrorsOverHTTPS(t *testing.T) {
 			s.st.s.AddM2MClient("m2m", "m2m-secret")
 			s.c = s.st.client(t, func(c *Config) { c.ClientID, c.ClientSecret = "m2m", "m2m-secret" })
 		}, want: NotAuthorized, status: 403},
+		{name: "address outside the IP allow-list", arrange: func(t *testing.T, s *setup) {
+			s.st.s.SetTokenVaultIPAllowlist(clientID, "192.0.2.0/24")
+		}, want: NotAuthorized, status: 403},
 		{name: "429 with Retry-After", arrange: func(t *testing.T, s *setup) {
 			s.st.s.SetFault("/oauth/token", auth0sim.Fault{Status: 429, RetryAfter: 7 * time.Second, Times: 1})
 		}, want: RateLimited, status: 429, retry: 7 * time.Second},
