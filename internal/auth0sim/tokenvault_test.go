@@ -77,13 +77,11 @@ func newWorker(t *testing.T, s *auth0sim.Server, clk *testingclock.FakeClock, id
 // jwtSpec describes a JWT to sign; the zero value of a field means "the
 // correct value".
 type jwtSpec struct {
-	key      *rsa.PrivateKey
-	alg      jose.SignatureAlgorithm
-	typ      string
-	claims   jwt.Claims
-	extra    map[string]any
-	omitIAT  bool
-	lifetime time.Duration
+	key    *rsa.PrivateKey
+	alg    jose.SignatureAlgorithm
+	typ    string
+	claims jwt.Claims
+	extra  map[string]any
 }
 
 func (w *worker) sign(spec jwtSpec) string {
@@ -117,23 +115,23 @@ func (w *worker) sign(spec jwtSpec) string {
 	return tok
 }
 
-// claims returns correct claims for sub, valid now.
-func (w *worker) claims(sub string, lifetime time.Duration) jwt.Claims {
+// claims returns correct claims for sub, valid now for a minute.
+func (w *worker) claims(sub string) jwt.Claims {
 	now := w.clk.Now().Truncate(time.Second)
 	return jwt.Claims{
 		Issuer: w.id, Subject: sub, Audience: jwt.Audience{"https://" + w.s.Domain() + "/"},
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
-		Expiry: jwt.NewNumericDate(now.Add(lifetime)), ID: rand.Text(),
+		Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: rand.Text(),
 	}
 }
 
 func (w *worker) subject(user string) string {
-	return w.sign(jwtSpec{typ: auth0sim.TokenVaultSubjectJWTType, claims: w.claims(user, time.Minute),
+	return w.sign(jwtSpec{typ: auth0sim.TokenVaultSubjectJWTType, claims: w.claims(user),
 		extra: map[string]any{"audit_context": "idptoken-operator team-a/alice"}})
 }
 
 func (w *worker) assertion() string {
-	return w.sign(jwtSpec{claims: w.claims(w.id, time.Minute)})
+	return w.sign(jwtSpec{claims: w.claims(w.id)})
 }
 
 // form is a correct exchange request with a client assertion.
@@ -358,7 +356,7 @@ func TestTokenVaultSubjectTokenVerification(t *testing.T) {
 	w := newWorker(t, s, clk, "worker", "")
 	const user = "google-oauth2|1"
 	good := func() jwtSpec {
-		return jwtSpec{typ: auth0sim.TokenVaultSubjectJWTType, claims: w.claims(user, time.Minute)}
+		return jwtSpec{typ: auth0sim.TokenVaultSubjectJWTType, claims: w.claims(user)}
 	}
 	replayed := w.sign(good())
 	if r, _ := exchange(t, c, s, withSubject(w.form(user, "google-oauth2"), replayed)); r.status != http.StatusOK {
@@ -432,7 +430,7 @@ func TestTokenVaultSubjectTokenVerification(t *testing.T) {
 
 // claimsAt returns correct claims issued at now+offset.
 func (w *worker) claimsAt(sub string, offset time.Duration) jwt.Claims {
-	c := w.claims(sub, time.Minute)
+	c := w.claims(sub)
 	iat := w.clk.Now().Add(offset).Truncate(time.Second)
 	c.IssuedAt, c.NotBefore, c.Expiry = jwt.NewNumericDate(iat), jwt.NewNumericDate(iat), jwt.NewNumericDate(iat.Add(time.Minute))
 	return c
@@ -450,7 +448,7 @@ func TestTokenVaultClientAuthentication(t *testing.T) {
 	s.AddM2MClient("m2m", "m2m-secret", auth0sim.ScopeReadUsers)
 	const user = "google-oauth2|1"
 	assertion := func(mut func(*jwtSpec)) string {
-		spec := jwtSpec{claims: w.claims(w.id, time.Minute)}
+		spec := jwtSpec{claims: w.claims(w.id)}
 		if mut != nil {
 			mut(&spec)
 		}

@@ -3,8 +3,6 @@ package tokenvault
 import (
 	"context"
 	"testing"
-
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
 )
 
 // BenchmarkSign measures what one exchange costs the operator's CPU in
@@ -27,7 +25,7 @@ func BenchmarkSign(b *testing.B) {
 // BenchmarkExchange measures one whole exchange over HTTPS against the
 // simulator (which verifies both JWTs), on one connection.
 func BenchmarkExchange(b *testing.B) {
-	st := newSimTenant(b, auth0sim.Options{})
+	st := newSimTenant(b)
 	c := st.client(b, func(c *Config) { c.RequestsPerSecond = 1e9; c.Burst = 1 << 20 })
 	ctx := context.Background()
 	for b.Loop() {

@@ -96,7 +96,7 @@ func (c *Client) Check(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return c.cfg.Config.Validate()
+	return c.cfg.Validate()
 }
 
 // Exchange asks Token Vault for the access token Auth0 keeps for userID on

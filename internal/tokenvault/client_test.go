@@ -84,11 +84,10 @@ const (
 	simConn = "google-oauth2"
 )
 
-func newSimTenant(t testing.TB, opts auth0sim.Options) simTenant {
+func newSimTenant(t testing.TB) simTenant {
 	t.Helper()
 	clk := testingclock.NewFakeClock(now)
-	opts.Clock = clk
-	s, err := auth0sim.New(opts)
+	s, err := auth0sim.New(auth0sim.Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +121,7 @@ func TestExchangeAgainstTheSimulator(t *testing.T) {
 		"client secret":   func(c *Config) { c.ClientSecret = "worker-secret" },
 	} {
 		t.Run(name, func(t *testing.T) {
-			st := newSimTenant(t, auth0sim.Options{})
+			st := newSimTenant(t)
 			c := st.client(t, mutate)
 			ctx := context.Background()
 
@@ -228,7 +227,7 @@ func TestExchangeErrorsOverHTTPS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &setup{st: newSimTenant(t, auth0sim.Options{})}
+			s := &setup{st: newSimTenant(t)}
 			s.c = s.st.client(t, nil)
 			if tc.arrange != nil {
 				tc.arrange(t, s)
@@ -260,7 +259,7 @@ func TestExchangeErrorsOverHTTPS(t *testing.T) {
 }
 
 func TestRateLimitedHoldsOffWithoutARequest(t *testing.T) {
-	st := newSimTenant(t, auth0sim.Options{})
+	st := newSimTenant(t)
 	c := st.client(t, nil)
 	st.s.SetFault("/oauth/token", auth0sim.Fault{Status: 429, RetryAfter: 5 * time.Second, Times: 1})
 	if _, err := c.Exchange(context.Background(), simUser, simConn, ""); KindOf(err) != RateLimited {
@@ -280,7 +279,7 @@ func TestRateLimitedHoldsOffWithoutARequest(t *testing.T) {
 }
 
 func TestClientSideRateLimitWaitsOnTheClock(t *testing.T) {
-	st := newSimTenant(t, auth0sim.Options{})
+	st := newSimTenant(t)
 	c := st.client(t, func(c *Config) { c.RequestsPerSecond, c.Burst = 1, 1 })
 	if _, err := c.Exchange(context.Background(), simUser, simConn, ""); err != nil {
 		t.Fatal(err)
@@ -374,7 +373,7 @@ func TestServerTextIsMasked(t *testing.T) {
 }
 
 func TestConcurrentExchangesAreEachValidAndUnique(t *testing.T) {
-	st := newSimTenant(t, auth0sim.Options{})
+	st := newSimTenant(t)
 	c := st.client(t, nil)
 	const n = 40
 	var wg sync.WaitGroup
