@@ -205,7 +205,7 @@ func (s *Server) renderUserLocked(u *user, withTokens bool) map[string]any {
 		if id.spec.NumericUserID {
 			j.UserID = jsonNumber(id.spec.UserID)
 		}
-		if withTokens && id.spec.IdP != "" {
+		if withTokens && id.spec.IdP != "" && !s.tokenVaultConnectionLocked(id.spec.Connection) {
 			j.AccessToken = id.accessToken
 			j.AccessTokenSecret = id.accessTokenSecret
 			j.RefreshToken = id.refreshToken
@@ -239,6 +239,13 @@ type connectionJSON struct {
 	Options            map[string]any `json:"options"`
 	IsDomainConnection bool           `json:"is_domain_connection"`
 	Realms             []string       `json:"realms"`
+	// ConnectedAccounts is the newer, top-level Token Vault switch
+	// ("Connected Accounts for Token Vault").
+	ConnectedAccounts *activeFlag `json:"connected_accounts,omitempty"`
+}
+
+type activeFlag struct {
+	Active bool `json:"active"`
 }
 
 // getConnection serves GET /api/v2/connections/{id}.
@@ -307,16 +314,23 @@ func (s *Server) renderConnectionLocked(c *connection, withSecrets bool) *connec
 	if c.spec.TenantDomain != "" {
 		opts["tenant_domain"] = c.spec.TenantDomain
 	}
+	if c.spec.TokenVault {
+		opts["federated_connections_access_tokens"] = map[string]any{"active": true}
+	}
 	if c.spec.AdminTokens && withSecrets {
 		opts["admin_access_token"] = c.adminAT
 		opts["admin_refresh_token"] = c.adminRT
 		opts["admin_access_token_expiresin"] = formatTime(c.adminExpires)
 	}
-	return &connectionJSON{
+	j := &connectionJSON{
 		ID:       c.spec.ID,
 		Name:     c.spec.Name,
 		Strategy: c.spec.Strategy,
 		Options:  opts,
 		Realms:   []string{c.spec.Name},
 	}
+	if c.spec.TokenVault {
+		j.ConnectedAccounts = &activeFlag{Active: true}
+	}
+	return j
 }

@@ -26,6 +26,9 @@ limitations under the License.
 //
 //   - POST /oauth/token: client-credentials grant for M2M clients registered
 //     with AddM2MClient. The audience must be https://<Domain()>/api/v2/.
+//   - POST /oauth/token, grant TokenVaultGrantType: Token Vault's Privileged
+//     Worker exchange for clients registered with AddTokenVaultClient (see
+//     "Token Vault" below).
 //   - GET /api/v2/users/{id}: an Auth0 user with its linked identities
 //     (scope read:users; identity tokens only with read:user_idp_tokens).
 //   - GET /api/v2/connections/{id} and GET /api/v2/connections?name=X:
@@ -46,6 +49,36 @@ limitations under the License.
 // Auth0 returns is spent after the first refresh. An identity's expires_in
 // is the lifetime at issuance (relative to last_login), not the remaining
 // time. DeleteUser revokes every refresh token issued for the user.
+//
+// # Token Vault
+//
+// A connection with ConnectionSpec.TokenVault renders
+// options.federated_connections_access_tokens.active = true (and the newer
+// top-level connected_accounts.active = true), and its
+// identities carry no tokens in identities[]: Auth0 keeps them in Token
+// Vault. A Privileged Worker client (AddTokenVaultClient) gets them with the
+// token exchange: it authenticates with a private_key_jwt client assertion
+// (RFC 7523; aud https://<Domain()>/, lifetime at most 5 minutes, jti used
+// once) or its client secret, and sends a subject token signed with the same
+// key (header typ token-vault-req+jwt; iss the client ID, sub the user ID,
+// aud https://<Domain()>/, iat, exp at most 60 s after iat, jti used once,
+// 10 s of skew for iat and nbf). Both JWTs are verified for real against the
+// registered public key. Failures answer like Auth0: 401 invalid_client
+// (client authentication), 401 invalid_grant (subject token), 401
+// access_denied (no vaulted token for the user on the connection), 403
+// unauthorized_client (an application without the grant), 403 access_denied
+// (an address outside SetTokenVaultIPAllowlist), 400
+// invalid_request, and 429 with Retry-After past
+// Options.TokenVaultRateLimitPerSecond.
+//
+// The exchange returns the vaulted IdP access token with expires_in = its
+// remaining lifetime (rounded up). As Auth0 documents, the vaulted token is
+// refreshed at the IdP with the vaulted refresh token only once it has
+// expired; Options.TokenVaultRefreshWindow makes that happen that long before
+// expiry instead. Without a working refresh token an expired vaulted token
+// gets 401 access_denied until Login. Stats count exchanges, valid and
+// invalid subject tokens, jti replays and vault refreshes;
+// TokenVaultSubjects lists every accepted subject token.
 //
 // # Time
 //

@@ -51,6 +51,9 @@ func (s *Server) handleOAuthToken(w http.ResponseWriter, r *http.Request) {
 	}
 	switch grant := params["grant_type"]; grant {
 	case "client_credentials":
+	case TokenVaultGrantType:
+		s.handleTokenVaultExchange(w, r, params)
+		return
 	case "":
 		writeJSON(w, http.StatusBadRequest, oauthError{Error: "invalid_request", ErrorDescription: "Missing required parameter: grant_type"})
 		return

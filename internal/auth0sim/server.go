@@ -55,6 +55,15 @@ type Options struct {
 	// 0 means unlimited; the rate-limit headers are still sent then, with a
 	// nominal limit of UnlimitedRateLimit.
 	RateLimitPerSecond int
+	// TokenVaultRefreshWindow is how long before its expiry Token Vault
+	// refreshes a vaulted IdP token at the IdP. 0 (the default) is Auth0's
+	// documented behaviour: the stored token is returned until it has
+	// expired, and only then refreshed.
+	TokenVaultRefreshWindow time.Duration
+	// TokenVaultRateLimitPerSecond limits Token Vault exchanges (Auth0's
+	// Authentication API budget) per one-second window of Clock; past it the
+	// server answers 429 with Retry-After. 0 means unlimited.
+	TokenVaultRateLimitPerSecond int
 	// Logf, when set, receives one line per request (method, path, status,
 	// duration) and the HTTP server's own error messages. Token values are
 	// never passed to it. It is not called once Close has returned.
@@ -102,6 +111,7 @@ type Server struct {
 	faults        map[string]*faultEntry
 	rlWindow      int64
 	rlCount       int
+	tv            tokenVaultState
 	stats         Stats
 }
 
@@ -119,6 +129,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.RateLimitPerSecond < 0 {
 		return nil, fmt.Errorf("auth0sim: RateLimitPerSecond must not be negative, got %d", opts.RateLimitPerSecond)
+	}
+	if opts.TokenVaultRefreshWindow < 0 || opts.TokenVaultRateLimitPerSecond < 0 {
+		return nil, errors.New("auth0sim: TokenVaultRefreshWindow and TokenVaultRateLimitPerSecond must not be negative")
 	}
 
 	ln, err := net.Listen("tcp", opts.Addr)
@@ -162,6 +175,7 @@ func New(opts Options) (*Server, error) {
 		accessTokens:  map[string]*accessToken{},
 		refreshTokens: map[string]*refreshToken{},
 		faults:        map[string]*faultEntry{},
+		tv:            newTokenVaultState(),
 		stats:         newStats(),
 	}
 	s.hcond = sync.NewCond(&s.hmu)

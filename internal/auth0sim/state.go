@@ -108,6 +108,12 @@ type ConnectionSpec struct {
 	AdminTokens bool
 	// TenantDomain, when set, is rendered as options.tenant_domain.
 	TenantDomain string
+	// TokenVault enables Token Vault on the connection: it is rendered as
+	// options.federated_connections_access_tokens.active = true and as the
+	// newer top-level connected_accounts.active = true, its
+	// identities carry no tokens in identities[], and their tokens are
+	// served by the Token Vault exchange instead (see AddTokenVaultClient).
+	TokenVault bool
 }
 
 type m2mClient struct {
@@ -147,6 +153,8 @@ type identity struct {
 	refreshToken      string
 	accessTokenSecret string
 	expiresIn         int64 // seconds, as of issuance (Auth0 does not update it)
+	// expiresAt is when accessToken expires; Token Vault keeps it current.
+	expiresAt time.Time
 }
 
 type user struct {
@@ -187,6 +195,20 @@ type Stats struct {
 	// HangingRequests is the number of requests currently blocked by a
 	// Hang fault.
 	HangingRequests int
+
+	// TokenVaultExchanges counts successful Token Vault exchanges.
+	TokenVaultExchanges int
+	// TokenVaultValidSubjectTokens and TokenVaultInvalidSubjectTokens count
+	// the subject JWTs of authenticated exchange requests by the outcome
+	// of their verification (a replayed jti counts as invalid).
+	TokenVaultValidSubjectTokens   int
+	TokenVaultInvalidSubjectTokens int
+	// TokenVaultReplays counts subject tokens and client assertions refused
+	// because their jti had been seen before.
+	TokenVaultReplays int
+	// TokenVaultRefreshes counts refreshes Token Vault made at an IdP (they
+	// are counted in IdPRefreshes too).
+	TokenVaultRefreshes int
 }
 
 func newStats() Stats {
@@ -289,6 +311,7 @@ func (s *Server) issueIdentityTokensLocked(u *user, id *identity, now time.Time)
 	p := s.idps[id.spec.IdP]
 	id.accessToken = s.mintAccessLocked(p, id.spec.UserID, now)
 	id.expiresIn = int64(p.opts.AccessTokenLifetime / time.Second)
+	id.expiresAt = now.Add(p.opts.AccessTokenLifetime)
 	if id.spec.OfflineAccess {
 		id.refreshToken = s.mintRefreshLocked(&refreshToken{idp: p.opts.Name, userID: u.id, subject: id.spec.UserID})
 	}
