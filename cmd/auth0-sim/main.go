@@ -11,7 +11,7 @@
 // read:connections and read:connections_options; four IdPs (Google-like: no rotation;
 // Microsoft-like: rotation, JWT access tokens; GitHub-like: single-use refresh tokens; an
 // enterprise IdP) behind connections of strategy oauth2 whose options.tokenURL points at the
-// simulated token endpoints; two users with offline access; and one enterprise connection
+// simulated token endpoints; five users with offline access; and one enterprise connection
 // holding admin tokens. See docs/demo.md.
 package main
 
@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -65,7 +66,11 @@ func main() {
 	fmt.Printf("  CA certificate:    %s\n", files.CA)
 	fmt.Printf("  credentials:       %s (and %s); M2M client_id %s\n", files.Env, files.JSON, t.ClientID)
 	fmt.Printf("  IdP access tokens: live %s; refresh tokens are offline (no expiry)\n", *lifetime)
-	fmt.Printf("  users:             %s (linked: %s, %s), %s (%s)\n", demo.UserAlice, demo.ConnGoogle, demo.ConnMicrosoft, demo.UserCarol, demo.ConnGitHub)
+	users := make([]string, 0, len(demo.Users()))
+	for _, u := range demo.Users() {
+		users = append(users, fmt.Sprintf("%s (%s)", u.ID, strings.Join(u.Connections, ", ")))
+	}
+	fmt.Printf("  users:             %s\n", strings.Join(users, "\n                     "))
 	fmt.Println("  connections (strategy oauth2; options.tokenURL is the IdP token endpoint):")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	for _, p := range t.IdPs() {

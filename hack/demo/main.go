@@ -1,8 +1,11 @@
 // Command demo is the driver of `make demo`: it runs kube-apiserver and etcd (envtest), a
-// simulated Auth0 tenant (in this process), and bin/manager; applies config/samples/demo; and
-// shows a live view of the bindings until Ctrl-C, or, with --for, runs headless for that long
-// and ends with the line "demo: <N> bindings, <R> refreshes, <E> expired" (exit 0 when every
-// binding stayed Ready after its first sync and no Secret ever held an expired token).
+// simulated Auth0 tenant (in this process), and bin/manager (with
+// --cluster-resource-namespace=idptoken-system); applies config/samples/demo; and shows a live
+// view of the bindings of every namespace until Ctrl-C, or, with --for, runs headless for that
+// long and ends with the line "demo: <N> bindings, <R> refreshes, <E> expired" (exit 0 when
+// every binding stayed Ready after its first sync, every binding annotated
+// demo.idptoken.dev/expect: <reason> stayed Ready=False with that reason and got no Secret, and
+// no Secret ever held an expired token).
 //
 // Usage (from the repository root; `make demo` does this):
 //

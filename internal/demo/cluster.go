@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -93,6 +94,10 @@ type managerProcess struct {
 	log  *os.File
 }
 
+// OperatorNamespace is the demo's operator namespace (--cluster-resource-namespace): it holds
+// the ClusterAuth0Tenant's credentials Secret of config/samples/demo and its refresh state.
+const OperatorNamespace = "idptoken-system"
+
 func startManager(binary, kubeconfig, logPath string, extraArgs []string) (*managerProcess, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -102,6 +107,7 @@ func startManager(binary, kubeconfig, logPath string, extraArgs []string) (*mana
 		"--kubeconfig=" + kubeconfig,
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=0",
+		"--cluster-resource-namespace=" + OperatorNamespace,
 	}, extraArgs...)
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -209,16 +215,78 @@ func applyObjects(ctx context.Context, c client.Client, objs []*unstructured.Uns
 	return nil
 }
 
-// bindingsIn returns the names and namespaces of the IdPTokenBindings among objs.
-func bindingsIn(objs []*unstructured.Unstructured) (namespace string, names []string) {
+// ExpectAnnotation on a sample IdPTokenBinding names the Ready=False reason the demo expects
+// of it, such as NotPermitted for a binding its ClusterAuth0Tenant's policy refuses. A binding
+// without it must become Ready and stay Ready.
+const ExpectAnnotation = "demo.idptoken.dev/expect"
+
+// sampleBinding is what the samples say of one IdPTokenBinding.
+type sampleBinding struct {
+	key        types.NamespacedName
+	expect     string // the expected Ready=False reason; "" expects Ready
+	userID     string // spec.user.id; "" for a connection binding
+	connection string // spec.user.connection or spec.connection.id
+	secretName string // spec.secret.name
+	tenant     string // the tenant's name, "(cluster)" appended for a ClusterAuth0Tenant
+}
+
+func (b sampleBinding) String() string { return b.key.String() }
+
+// sampleTenant is an Auth0Tenant (with its namespace) or a ClusterAuth0Tenant (without).
+type sampleTenant struct {
+	kind string
+	key  types.NamespacedName
+}
+
+func (t sampleTenant) String() string {
+	if t.key.Namespace == "" {
+		return t.key.Name + " (" + t.kind + ")"
+	}
+	return t.key.Name + " (" + t.kind + ", " + t.key.Namespace + ")"
+}
+
+// samples is what the demo watches among the applied objects.
+type samples struct {
+	bindings   []sampleBinding // sorted by namespace/name
+	tenants    []sampleTenant
+	namespaces []string // every namespace the samples create or use, sorted
+}
+
+// samplesOf finds the bindings, tenants and namespaces among objs.
+func samplesOf(objs []*unstructured.Unstructured) samples {
+	var out samples
+	nss := map[string]bool{}
 	for _, o := range objs {
-		if o.GetKind() == "IdPTokenBinding" {
-			namespace = o.GetNamespace()
-			names = append(names, o.GetName())
+		if o.GetNamespace() != "" {
+			nss[o.GetNamespace()] = true
+		}
+		switch o.GetKind() {
+		case "Namespace":
+			nss[o.GetName()] = true
+		case "Auth0Tenant", "ClusterAuth0Tenant":
+			out.tenants = append(out.tenants, sampleTenant{kind: o.GetKind(), key: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}})
+		case "IdPTokenBinding":
+			b := sampleBinding{key: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}, expect: o.GetAnnotations()[ExpectAnnotation]}
+			b.userID, _, _ = unstructured.NestedString(o.Object, "spec", "user", "id")
+			if b.userID != "" {
+				b.connection, _, _ = unstructured.NestedString(o.Object, "spec", "user", "connection")
+			} else {
+				b.connection, _, _ = unstructured.NestedString(o.Object, "spec", "connection", "id")
+			}
+			b.secretName, _, _ = unstructured.NestedString(o.Object, "spec", "secret", "name")
+			b.tenant, _, _ = unstructured.NestedString(o.Object, "spec", "tenantRef", "name")
+			if kind, _, _ := unstructured.NestedString(o.Object, "spec", "tenantRef", "kind"); kind == string(authv1alpha1.TenantKindCluster) {
+				b.tenant += " (cluster)"
+			}
+			out.bindings = append(out.bindings, b)
 		}
 	}
-	sort.Strings(names)
-	return namespace, names
+	sort.Slice(out.bindings, func(i, j int) bool { return out.bindings[i].key.String() < out.bindings[j].key.String() })
+	for ns := range nss {
+		out.namespaces = append(out.namespaces, ns)
+	}
+	sort.Strings(out.namespaces)
+	return out
 }
 
 // secretToken returns the access token of a target Secret, or "".

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +43,8 @@ type Config struct {
 // Summary is the outcome of a run.
 type Summary struct {
 	Bindings, Refreshes, Expired int
+	// Refused counts the bindings refused as the samples expect (annotation ExpectAnnotation).
+	Refused int
 	// Failures say why a headless run failed; empty means it passed.
 	Failures []string
 	// Interrupted: ctx ended before the headless run's time was up.
@@ -197,13 +200,13 @@ func run(ctx context.Context, cfg Config, report io.Writer) (sum *Summary, err e
 		}
 		return nil, err
 	}
-	ns, names := bindingsIn(objs)
-	say("Applied config/samples/demo: namespace %s, Auth0Tenant, %d IdPTokenBindings", ns, len(names))
+	smp := samplesOf(objs)
+	say("Applied config/samples/demo: %d IdPTokenBindings in namespaces %s; tenants %s", len(smp.bindings), bindingNamespaces(smp), tenantNames(smp))
 
 	w := &watcher{
-		c: c, sim: tenant.Sim, tenant: tenant, ns: ns, names: names, mgr: mgr, out: cfg.Out, tty: cfg.TTY,
-		lifetime: cfg.TokenLifetime, kubectlHelp: kubectlHelp(cfg.Assets, kubeconfig, ns, names),
-		managerLog: managerLog, tracks: map[string]*track{},
+		c: c, sim: tenant.Sim, samples: smp, mgr: mgr, out: cfg.Out, tty: cfg.TTY,
+		lifetime: cfg.TokenLifetime, kubectlHelp: kubectlHelp(cfg.Assets, kubeconfig, smp),
+		managerLog: managerLog,
 	}
 	if cfg.For > 0 {
 		_, _ = fmt.Fprint(cfg.Out, w.kubectlHelp)
@@ -222,28 +225,49 @@ func run(ctx context.Context, cfg Config, report io.Writer) (sum *Summary, err e
 }
 
 // kubectlHelp is the text telling users what to try in another terminal.
-func kubectlHelp(assets, kubeconfig, ns string, names []string) string {
+func kubectlHelp(assets, kubeconfig string, smp samples) string {
 	k := relPath(filepath.Join(assets, "kubectl")) + " --kubeconfig " + relPath(kubeconfig)
-	first, secret := "alice-google", "alice-google-token"
-	if len(names) > 0 && !contains(names, first) {
-		first, secret = names[0], names[0]+"-token"
-	}
 	var b strings.Builder
 	b.WriteString("In another terminal:\n")
-	_, _ = fmt.Fprintf(&b, "  %s get auth0tenants,idptokenbindings -n %s\n", k, ns)
-	_, _ = fmt.Fprintf(&b, "  %s describe idptb %s -n %s\n", k, first, ns)
-	_, _ = fmt.Fprintf(&b, "  %s get secret %s -n %s -o yaml\n", k, secret, ns)
-	_, _ = fmt.Fprintf(&b, "  %s get events -n %s --sort-by=.lastTimestamp\n", k, ns)
+	_, _ = fmt.Fprintf(&b, "  %s get clusterauth0tenants,auth0tenants,idptokenbindings -A\n", k)
+	var ready, refused *sampleBinding
+	for i := range smp.bindings {
+		sb := &smp.bindings[i]
+		if sb.expect != "" && refused == nil {
+			refused = sb
+		}
+		if sb.expect == "" && (ready == nil || sb.key.Name == "alice-google") {
+			ready = sb
+		}
+	}
+	if ready != nil {
+		_, _ = fmt.Fprintf(&b, "  %s describe idptb %s -n %s\n", k, ready.key.Name, ready.key.Namespace)
+		_, _ = fmt.Fprintf(&b, "  %s get secret %s -n %s -o yaml\n", k, ready.secretName, ready.key.Namespace)
+	}
+	if refused != nil {
+		_, _ = fmt.Fprintf(&b, "  %s describe idptb %s -n %s   # refused: %s\n", k, refused.key.Name, refused.key.Namespace, refused.expect)
+	}
+	_, _ = fmt.Fprintf(&b, "  %s get secrets -n %s -l auth.idptoken.dev/role=refresh-state   # the shared tenant's refresh state\n", k, OperatorNamespace)
+	_, _ = fmt.Fprintf(&b, "  %s get events -A --sort-by=.lastTimestamp\n", k)
 	return b.String()
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+func bindingNamespaces(smp samples) string {
+	var nss []string
+	for _, b := range smp.bindings {
+		if !slices.Contains(nss, b.key.Namespace) {
+			nss = append(nss, b.key.Namespace)
 		}
 	}
-	return false
+	return strings.Join(nss, ", ")
+}
+
+func tenantNames(smp samples) string {
+	var ts []string
+	for _, t := range smp.tenants {
+		ts = append(ts, t.String())
+	}
+	return strings.Join(ts, ", ")
 }
 
 // relPath shortens p relative to the working directory when it lies below it.

@@ -43,7 +43,34 @@ const (
 	UserAlice = "oauth2|sim-google|1001"
 	// UserCarol's only identity is on sim-github.
 	UserCarol = "oauth2|sim-github|3003"
+
+	// Users of the ClusterAuth0Tenant part of the demo, each bound by one team only, so that
+	// the simulator's per-user read counts show which team's binding asked for whom.
+
+	// UserBob (sim-google) is a team-a user: team-a binds him.
+	UserBob = "oauth2|sim-google|2002"
+	// UserDave (sim-microsoft) is a team-b user: team-b binds him.
+	UserDave = "oauth2|sim-microsoft|4004"
+	// UserErin (sim-google) is a team-a user that team-b tries, and is not allowed, to bind.
+	UserErin = "oauth2|sim-google|5005"
 )
+
+// UserInfo describes one user of the fixture, for humans.
+type UserInfo struct {
+	ID          string
+	Connections []string
+}
+
+// Users lists the fixture's users and the connections of their identities (primary first).
+func Users() []UserInfo {
+	return []UserInfo{
+		{UserAlice, []string{ConnGoogle, ConnMicrosoft}},
+		{UserBob, []string{ConnGoogle}},
+		{UserCarol, []string{ConnGitHub}},
+		{UserDave, []string{ConnMicrosoft}},
+		{UserErin, []string{ConnGoogle}},
+	}
+}
 
 // TenantOptions configure StartTenant.
 type TenantOptions struct {
@@ -74,8 +101,8 @@ type IdPInfo struct {
 // StartTenant starts the simulator and registers the demo fixture: a machine-to-machine
 // application with all four scopes the operator uses, four IdPs, four connections of strategy
 // oauth2 (so that the operator refreshes at the simulated IdPs' token endpoints, whose URLs
-// these connections carry in options.tokenURL), two users with offline access, and one
-// enterprise connection holding admin tokens.
+// these connections carry in options.tokenURL), the users of Users with offline access, and
+// one enterprise connection holding admin tokens.
 func StartTenant(o TenantOptions) (*Tenant, error) {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:0"
@@ -121,6 +148,15 @@ func StartTenant(o TenantOptions) (*Tenant, error) {
 	)
 	sim.AddUser(UserCarol,
 		auth0sim.IdentitySpec{Connection: ConnGitHub, Provider: "oauth2", UserID: "sim-github|3003", IsSocial: true, IdP: IdPGitHub, OfflineAccess: true},
+	)
+	sim.AddUser(UserBob,
+		auth0sim.IdentitySpec{Connection: ConnGoogle, Provider: "oauth2", UserID: "sim-google|2002", IsSocial: true, IdP: IdPGoogle, OfflineAccess: true},
+	)
+	sim.AddUser(UserDave,
+		auth0sim.IdentitySpec{Connection: ConnMicrosoft, Provider: "oauth2", UserID: "sim-microsoft|4004", IsSocial: true, IdP: IdPMicrosoft, OfflineAccess: true},
+	)
+	sim.AddUser(UserErin,
+		auth0sim.IdentitySpec{Connection: ConnGoogle, Provider: "oauth2", UserID: "sim-google|5005", IsSocial: true, IdP: IdPGoogle, OfflineAccess: true},
 	)
 	return t, nil
 }
@@ -209,7 +245,10 @@ func (t *Tenant) WriteFiles(dir string) (Files, error) {
 		Domain: t.Sim.Domain(), Audience: t.Sim.Audience(), TokenURL: vars["AUTH0_TOKEN_URL"],
 		ClientID: t.ClientID, ClientSecret: t.ClientSecret,
 		Scopes: []string{auth0sim.ScopeReadUsers, auth0sim.ScopeReadUserIdPTokens, auth0sim.ScopeReadConnections, auth0sim.ScopeReadConnectionOptions},
-		CAFile: f.CA, TokenLife: t.Lifetime.String(), Users: []string{UserAlice, UserCarol},
+		CAFile: f.CA, TokenLife: t.Lifetime.String(),
+	}
+	for _, u := range Users() {
+		doc.Users = append(doc.Users, u.ID)
 	}
 	for _, p := range t.IdPs() {
 		doc.IdPs = append(doc.IdPs, idpJSON{p.Name, p.Rotation, p.Kind, p.Connection, p.ConnectionID, p.TokenURL})

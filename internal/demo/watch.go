@@ -35,7 +35,8 @@ func Fingerprint(token string) string {
 
 // track is what the watcher knows of one binding.
 type track struct {
-	name, secret, idp string
+	sampleBinding
+	secret, idp string
 
 	exists          bool
 	ready           string // status of the Ready condition, "" when absent
@@ -47,6 +48,12 @@ type track struct {
 	failedAttempts  int32
 	syncFailing     string // reason of SyncFailing=True, if set
 
+	// Of a binding expected to be refused (expect set):
+	refused    bool // Ready=False with the expected reason was seen
+	offPolls   int  // polls with another condition after the first refusal
+	wasOff     bool // the previous poll saw another condition after the first refusal
+	secretSeen bool // its target Secret existed at some poll
+
 	fp          string // fingerprint of the token in the target Secret
 	valid       bool
 	expiresAt   time.Time // from the simulator: the truth about the token in the Secret
@@ -57,12 +64,15 @@ type track struct {
 	statusRefr  int       // distinct values of status.lastRefreshTime
 }
 
+// refusedAsExpected tells whether the binding's Ready condition is now the expected refusal.
+func (t *track) refusedAsExpected() bool {
+	return t.expect != "" && t.exists && t.ready == string(metav1.ConditionFalse) && t.reason == t.expect
+}
+
 type watcher struct {
 	c           client.Client
 	sim         *auth0sim.Server
-	tenant      *Tenant
-	ns          string
-	names       []string
+	samples     samples
 	mgr         *managerProcess
 	out         io.Writer
 	tty         bool
@@ -70,9 +80,9 @@ type watcher struct {
 	kubectlHelp string
 	managerLog  string
 
-	tracks      map[string]*track
+	tracks      map[types.NamespacedName]*track
 	started     time.Time
-	tenantReady string
+	tenantReady map[sampleTenant]string
 	events      []string // recent Events, redacted
 	failures    []string
 	pollErrors  int
@@ -83,8 +93,10 @@ type watcher struct {
 func (w *watcher) run(ctx context.Context, d time.Duration) *Summary {
 	w.started = time.Now()
 	headless := d > 0
-	for _, n := range w.names {
-		w.tracks[n] = &track{name: n, expired: map[string]bool{}}
+	w.tracks = map[types.NamespacedName]*track{}
+	w.tenantReady = map[sampleTenant]string{}
+	for _, b := range w.samples.bindings {
+		w.tracks[b.key] = &track{sampleBinding: b, expired: map[string]bool{}}
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -119,19 +131,25 @@ loop:
 	if !headless {
 		_, _ = fmt.Fprintln(w.out)
 	}
-	sum := &Summary{Bindings: len(w.names), Interrupted: interrupted}
-	for _, n := range w.names {
-		t := w.tracks[n]
+	sum := &Summary{Bindings: len(w.samples.bindings), Interrupted: interrupted}
+	for _, b := range w.samples.bindings {
+		t := w.tracks[b.key]
 		sum.Refreshes += t.refreshes
 		sum.Expired += len(t.expired)
+		if t.expect != "" {
+			if w.checkRefused(t) {
+				sum.Refused++
+			}
+			continue
+		}
 		switch {
 		case !t.everReady:
-			w.fail("binding %s never became Ready (Ready=%s %s: %s)", n, orDash(t.ready), t.reason, t.message)
+			w.fail("binding %s never became Ready (Ready=%s %s: %s)", b, orDash(t.ready), t.reason, t.message)
 		case t.notReadyPolls > 0:
-			w.fail("binding %s was not Ready in %d poll(s) after its first sync", n, t.notReadyPolls)
+			w.fail("binding %s was not Ready in %d poll(s) after its first sync", b, t.notReadyPolls)
 		}
 		if len(t.expired) > 0 {
-			w.fail("Secret %s of binding %s held an expired token (%d token(s))", t.secret, n, len(t.expired))
+			w.fail("Secret %s of binding %s held an expired token (%d token(s))", t.secret, b, len(t.expired))
 		}
 	}
 	if interrupted {
@@ -139,6 +157,42 @@ loop:
 	}
 	sum.Failures = w.failures
 	return sum
+}
+
+// checkRefused checks, at the end of a run, a binding the samples expect to be refused: it
+// never became Ready, it was refused with the expected reason and stayed so, its Secret was
+// never written, and (when no other binding names its user) Auth0 was never asked for its user.
+func (w *watcher) checkRefused(t *track) bool {
+	ok := true
+	fail := func(format string, args ...any) { ok = false; w.fail(format, args...) }
+	if t.everReady {
+		fail("binding %s became Ready, but its tenant's policy must refuse it (Ready=False %s)", t, t.expect)
+	}
+	switch {
+	case !t.refused:
+		fail("binding %s was never refused with %s (Ready=%s %s: %s)", t, t.expect, orDash(t.ready), t.reason, t.message)
+	case t.offPolls > 0:
+		fail("binding %s was not %s in %d poll(s) after it was first refused", t, t.expect, t.offPolls)
+	}
+	if t.secretSeen {
+		fail("Secret %s of binding %s was written, but the binding is refused", t.secret, t)
+	}
+	if t.userID != "" && !w.namedByAnother(t) {
+		if n := w.sim.Stats().UserReads[t.userID]; n > 0 {
+			fail("the simulated Auth0 was asked %d time(s) for user %s, whom only the refused binding %s names: a refusal must come before any Auth0 request", n, t.userID, t)
+		}
+	}
+	return ok
+}
+
+// namedByAnother tells whether a binding other than t names t's user.
+func (w *watcher) namedByAnother(t *track) bool {
+	for _, b := range w.samples.bindings {
+		if b.key != t.key && b.userID == t.userID {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *watcher) say(format string, args ...any) {
@@ -155,26 +209,36 @@ func (w *watcher) fail(format string, args ...any) {
 	w.failures = append(w.failures, msg)
 }
 
-// poll reads every binding and its Secret, and checks the token in the Secret with the
-// simulator. In headless mode it prints what changed.
+// poll reads every binding, its Secret and the tenants, and checks the token in each Secret
+// with the simulator. In headless mode it prints what changed.
 func (w *watcher) poll(ctx context.Context, now time.Time, headless bool) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var list authv1alpha1.IdPTokenBindingList
-	if err := w.c.List(ctx, &list, client.InNamespace(w.ns)); err != nil {
+	if err := w.c.List(ctx, &list); err != nil {
 		w.pollError(err)
 		return
 	}
-	var tenant authv1alpha1.Auth0Tenant
-	if err := w.c.Get(ctx, types.NamespacedName{Namespace: w.ns, Name: "sim"}, &tenant); err == nil {
-		w.tenantReady = conditionSummary(tenant.Status.Conditions)
+	for _, st := range w.samples.tenants {
+		var obj client.Object = &authv1alpha1.Auth0Tenant{}
+		if st.kind == "ClusterAuth0Tenant" {
+			obj = &authv1alpha1.ClusterAuth0Tenant{}
+		}
+		if err := w.c.Get(ctx, st.key, obj); err == nil {
+			switch o := obj.(type) {
+			case *authv1alpha1.Auth0Tenant:
+				w.tenantReady[st] = conditionSummary(o.Status.Conditions)
+			case *authv1alpha1.ClusterAuth0Tenant:
+				w.tenantReady[st] = conditionSummary(o.Status.Conditions)
+			}
+		}
 	}
-	byName := map[string]*authv1alpha1.IdPTokenBinding{}
+	byKey := map[types.NamespacedName]*authv1alpha1.IdPTokenBinding{}
 	for i := range list.Items {
-		byName[list.Items[i].Name] = &list.Items[i]
+		byKey[client.ObjectKeyFromObject(&list.Items[i])] = &list.Items[i]
 	}
-	for _, n := range w.names {
-		w.pollBinding(ctx, now, headless, w.tracks[n], byName[n])
+	for _, b := range w.samples.bindings {
+		w.pollBinding(ctx, now, headless, w.tracks[b.key], byKey[b.key])
 	}
 	if !headless {
 		w.readEvents(ctx)
@@ -184,13 +248,14 @@ func (w *watcher) poll(ctx context.Context, now time.Time, headless bool) {
 // pollBinding updates one binding's track from the binding b (nil when it does not exist)
 // and its target Secret.
 func (w *watcher) pollBinding(ctx context.Context, now time.Time, headless bool, t *track, b *authv1alpha1.IdPTokenBinding) {
-	n := t.name
+	n := t.key.String()
 	t.exists = b != nil
 	if b == nil {
 		return
 	}
 	t.secret = b.Spec.Secret.Name
-	if b.Status.Identity != nil {
+	t.idp = t.connection
+	if b.Status.Identity != nil && b.Status.Identity.Connection != "" {
 		t.idp = b.Status.Identity.Connection
 	}
 	t.failedAttempts = b.Status.FailedAttempts
@@ -200,34 +265,21 @@ func (w *watcher) pollBinding(ctx context.Context, now time.Time, headless bool,
 		t.lastRefresh = lr
 	}
 	t.syncFailing = ""
-	if c := meta.FindStatusCondition(b.Status.Conditions, authv1alpha1.ConditionSyncFailing); c != nil && c.Status == "True" {
+	if c := meta.FindStatusCondition(b.Status.Conditions, authv1alpha1.ConditionSyncFailing); c != nil && c.Status == metav1.ConditionTrue {
 		t.syncFailing = c.Reason
 	}
 	t.ready, t.reason, t.message = "", "", ""
 	if c := meta.FindStatusCondition(b.Status.Conditions, authv1alpha1.ConditionReady); c != nil {
 		t.ready, t.reason, t.message = string(c.Status), c.Reason, redact(c.Message)
 	}
-	switch {
-	case t.ready == "True" && !t.everReady:
-		t.everReady, t.firstReady = true, now
-		if headless {
-			w.say("%-16s Ready (%s)", n, t.reason)
-		}
-	case t.ready == "True" && t.wasNotReady:
-		t.wasNotReady = false
-		if headless {
-			w.say("%-16s Ready again", n)
-		}
-	case t.ready != "True" && t.everReady:
-		t.notReadyPolls++
-		if !t.wasNotReady {
-			t.wasNotReady = true
-			w.say("%-16s NOT READY after its first sync: Ready=%s %s: %s", n, orDash(t.ready), t.reason, t.message)
-		}
+	if t.expect != "" {
+		w.followRefusal(now, headless, t)
+	} else {
+		w.followReady(now, headless, t)
 	}
 
 	var s corev1.Secret
-	err := w.c.Get(ctx, types.NamespacedName{Namespace: w.ns, Name: t.secret}, &s)
+	err := w.c.Get(ctx, types.NamespacedName{Namespace: t.key.Namespace, Name: t.secret}, &s)
 	switch {
 	case apierrors.IsNotFound(err):
 		t.fp, t.valid, t.expiresAt = "", false, time.Time{}
@@ -236,23 +288,77 @@ func (w *watcher) pollBinding(ctx context.Context, now time.Time, headless bool,
 		w.pollError(err)
 		return
 	}
+	if t.expect != "" && !t.secretSeen {
+		t.secretSeen = true
+		w.say("%-29s Secret %s EXISTS, but the binding is refused", n, t.secret)
+	}
 	tok := secretToken(&s)
 	fp := Fingerprint(tok)
 	t.expiresAt, t.valid = w.sim.AccessTokenValid(tok)
 	if tok != "" && !t.valid && !t.expired[fp] {
 		t.expired[fp] = true
-		w.say("%-16s Secret %s holds an EXPIRED token %s (expired %s ago)", n, t.secret, fp, since(now, t.expiresAt))
+		w.say("%-29s Secret %s holds an EXPIRED token %s (expired %s ago)", n, t.secret, fp, since(now, t.expiresAt))
 	}
 	if t.fp != "" && fp != t.fp {
 		t.refreshes++
 		if headless {
-			w.say("%-16s refreshed: token %s -> %s, valid for %s", n, t.fp, fp, until(now, t.expiresAt))
+			w.say("%-29s refreshed: token %s -> %s, valid for %s", n, t.fp, fp, until(now, t.expiresAt))
 		}
 	} else if t.fp == "" && headless && tok != "" {
-		w.say("%-16s Secret %s written: token %s, valid for %s", n, t.secret, fp, until(now, t.expiresAt))
+		w.say("%-29s Secret %s written: token %s, valid for %s", n, t.secret, fp, until(now, t.expiresAt))
 	}
 	if tok != "" {
 		t.fp = fp
+	}
+}
+
+// followReady notes a binding's transitions in and out of Ready.
+func (w *watcher) followReady(now time.Time, headless bool, t *track) {
+	n := t.key.String()
+	switch {
+	case t.ready == "True" && !t.everReady:
+		t.everReady, t.firstReady = true, now
+		if headless {
+			w.say("%-29s Ready (%s)", n, t.reason)
+		}
+	case t.ready == "True" && t.wasNotReady:
+		t.wasNotReady = false
+		if headless {
+			w.say("%-29s Ready again", n)
+		}
+	case t.ready != "True" && t.everReady:
+		t.notReadyPolls++
+		if !t.wasNotReady {
+			t.wasNotReady = true
+			w.say("%-29s NOT READY after its first sync: Ready=%s %s: %s", n, orDash(t.ready), t.reason, t.message)
+		}
+	}
+}
+
+// followRefusal notes the transitions of a binding that is expected to be refused.
+func (w *watcher) followRefusal(now time.Time, headless bool, t *track) {
+	n := t.key.String()
+	if t.ready == "True" && !t.everReady {
+		t.everReady, t.firstReady = true, now
+		w.say("%-29s became READY (%s), but its tenant's policy must refuse it with %s", n, t.reason, t.expect)
+	}
+	switch refused := t.refusedAsExpected(); {
+	case refused && !t.refused:
+		t.refused = true
+		if headless {
+			w.say("%-29s refused, as expected: Ready=False %s: %s", n, t.reason, t.message)
+		}
+	case refused && t.wasOff:
+		t.wasOff = false
+		if headless {
+			w.say("%-29s refused again (%s)", n, t.reason)
+		}
+	case !refused && t.refused:
+		t.offPolls++
+		if !t.wasOff {
+			t.wasOff = true
+			w.say("%-29s NOT %s after it was refused: Ready=%s %s: %s", n, t.expect, orDash(t.ready), t.reason, t.message)
+		}
 	}
 }
 
@@ -261,18 +367,22 @@ func (w *watcher) pollError(err error) {
 	w.lastPollErr = err.Error()
 }
 
-// readEvents keeps the last few Events of the namespace for the live view.
+// readEvents keeps the last few Events of the cluster (it holds only the demo's) for the live view.
 func (w *watcher) readEvents(ctx context.Context) {
 	var evs corev1.EventList
-	if err := w.c.List(ctx, &evs, client.InNamespace(w.ns)); err != nil {
+	if err := w.c.List(ctx, &evs); err != nil {
 		return
 	}
 	sort.Slice(evs.Items, func(i, j int) bool { return eventTime(&evs.Items[i]).Before(eventTime(&evs.Items[j])) })
 	w.events = w.events[:0]
-	for i := max(0, len(evs.Items)-5); i < len(evs.Items); i++ {
+	for i := max(0, len(evs.Items)-6); i < len(evs.Items); i++ {
 		e := &evs.Items[i]
-		w.events = append(w.events, fmt.Sprintf("%s %-7s %-16s %-10s %s", eventTime(e).Local().Format("15:04:05"), e.Type,
-			e.InvolvedObject.Name, e.Reason, truncate(redact(e.Message), 110)))
+		obj := e.InvolvedObject.Name
+		if e.InvolvedObject.Namespace != "" {
+			obj = e.InvolvedObject.Namespace + "/" + obj
+		}
+		w.events = append(w.events, fmt.Sprintf("%s %-7s %-29s %-13s %s", eventTime(e).Local().Format("15:04:05"), e.Type,
+			obj, e.Reason, truncate(redact(e.Message), 100)))
 	}
 }
 
@@ -286,6 +396,21 @@ func eventTime(e *corev1.Event) time.Time {
 	return e.CreationTimestamp.Time
 }
 
+// readyColumns are the READY and REASON cells of a binding.
+func (t *track) readyColumns() (ready, reason string) {
+	if !t.exists {
+		return "(deleted)", "-"
+	}
+	reason = orDash(t.reason)
+	if t.refusedAsExpected() {
+		reason += " (expected)"
+	}
+	if t.syncFailing != "" {
+		reason += " SyncFailing:" + t.syncFailing
+	}
+	return orDash(t.ready), reason
+}
+
 // render draws the live view.
 func (w *watcher) render(now time.Time) {
 	var b strings.Builder
@@ -293,32 +418,35 @@ func (w *watcher) render(now time.Time) {
 		b.WriteString("\x1b[H\x1b[2J")
 	}
 	_, _ = fmt.Fprintf(&b, "idptoken-operator demo  %s  (Ctrl-C stops everything)\n", time.Since(w.started).Round(time.Second))
-	_, _ = fmt.Fprintf(&b, "Auth0 (simulated) %s  tenant sim: %s  IdP access tokens live %s; renewal when ~1/3 remains\n",
-		w.sim.URL(), orDash(w.tenantReady), w.lifetime)
+	_, _ = fmt.Fprintf(&b, "Auth0 (simulated) %s  IdP access tokens live %s; renewal when ~1/3 remains\n", w.sim.URL(), w.lifetime)
+	var tenants []string
+	for _, st := range w.samples.tenants {
+		tenants = append(tenants, fmt.Sprintf("%s: %s", st, orDash(w.tenantReady[st])))
+	}
+	_, _ = fmt.Fprintf(&b, "Tenants: %s\n", strings.Join(tenants, "   "))
 	st := w.sim.Stats()
 	_, _ = fmt.Fprintf(&b, "IdP refreshes: %s  Management API requests: %d\n\n", idpCounts(st), st.APIRequests)
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "BINDING\tREADY\tSECRET\tTOKEN\tVALID\tEXPIRES IN\tNEXT REFRESH\tREFRESHES\tCONNECTION")
-	for _, n := range w.names {
-		t := w.tracks[n]
-		ready := orDash(t.ready)
-		if !t.exists {
-			ready = "(deleted)"
-		} else if t.ready != "True" && t.reason != "" {
-			ready += " (" + t.reason + ")"
-		}
-		if t.syncFailing != "" {
-			ready += " SyncFailing:" + t.syncFailing
-		}
+	_, _ = fmt.Fprintln(tw, "BINDING\tTENANT\tREADY\tREASON\tTOKEN\tVALID\tEXPIRES IN\tNEXT REFRESH\tREFRESHES\tCONNECTION")
+	var why []string
+	for _, sb := range w.samples.bindings {
+		t := w.tracks[sb.key]
+		ready, reason := t.readyColumns()
 		valid := "-"
 		if t.fp != "" {
 			valid = map[bool]string{true: "yes", false: "EXPIRED"}[t.valid]
 		}
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n, ready, orDash(t.secret), orDash(t.fp), valid,
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", sb.key, sb.tenant, ready, reason, orDash(t.fp), valid,
 			until(now, t.expiresAt), until(now, t.nextRefresh), t.refreshes, orDash(t.idp))
+		if t.exists && t.ready != "True" && t.message != "" {
+			why = append(why, fmt.Sprintf("  %s: %s %s", sb.key, t.reason, t.message))
+		}
 	}
 	_ = tw.Flush()
+	if len(why) > 0 {
+		b.WriteString("\nNot Ready:\n" + strings.Join(why, "\n") + "\n")
+	}
 	if len(w.events) > 0 {
 		b.WriteString("\nRecent events:\n")
 		for _, e := range w.events {
@@ -338,9 +466,13 @@ func (w *watcher) render(now time.Time) {
 
 func (w *watcher) progressLine() string {
 	var parts []string
-	for _, n := range w.names {
-		t := w.tracks[n]
-		parts = append(parts, fmt.Sprintf("%s=%s/%d", n, orDash(t.ready), t.refreshes))
+	for _, sb := range w.samples.bindings {
+		t := w.tracks[sb.key]
+		ready := orDash(t.ready)
+		if t.ready != "True" && t.reason != "" {
+			ready += "(" + t.reason + ")"
+		}
+		parts = append(parts, fmt.Sprintf("%s=%s/%d", sb.key, ready, t.refreshes))
 	}
 	return "progress (ready/refreshes): " + strings.Join(parts, " ")
 }
@@ -350,15 +482,22 @@ func (w *watcher) printSummary(out io.Writer, sum *Summary, wall time.Duration) 
 	_, _ = fmt.Fprintf(out, "\ndemo: summary after %s of checks (%s in all; IdP access tokens live %s)\n",
 		time.Since(w.started).Round(time.Second), wall.Round(time.Second), w.lifetime)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "  BINDING\tCONNECTION\tREADY\tFIRST READY\tREFRESHES\t(STATUS)\tEXPIRED\tNOT-READY POLLS\tTOKEN")
-	for _, n := range w.names {
-		t := w.tracks[n]
-		first := "never"
-		if t.everReady {
-			first = fmt.Sprintf("t+%ds", int(t.firstReady.Sub(w.started).Seconds()))
+	_, _ = fmt.Fprintln(tw, "  BINDING\tTENANT\tCONNECTION\tREADY\tFIRST READY\tREFRESHES\t(STATUS)\tEXPIRED\tNOT-READY POLLS\tTOKEN")
+	for _, sb := range w.samples.bindings {
+		t := w.tracks[sb.key]
+		ready, reason := t.readyColumns()
+		if t.ready != "True" {
+			ready += " " + reason
 		}
-		_, _ = fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", n, orDash(t.idp), orDash(t.ready), first,
-			t.refreshes, t.statusRefr, len(t.expired), t.notReadyPolls, orDash(t.fp))
+		first, polls := "never", t.notReadyPolls
+		switch {
+		case t.everReady:
+			first = fmt.Sprintf("t+%ds", int(t.firstReady.Sub(w.started).Seconds()))
+		case t.expect != "":
+			first, polls = "never (expected)", t.offPolls
+		}
+		_, _ = fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", sb.key, sb.tenant, orDash(t.idp), ready, first,
+			t.refreshes, t.statusRefr, len(t.expired), polls, orDash(t.fp))
 	}
 	_ = tw.Flush()
 	st := w.sim.Stats()
@@ -370,13 +509,17 @@ func (w *watcher) printSummary(out io.Writer, sum *Summary, wall time.Duration) 
 	for _, f := range sum.Failures {
 		_, _ = fmt.Fprintf(out, "  FAIL: %s\n", f)
 	}
-	if sum.OK() {
+	switch {
+	case sum.OK() && sum.Refused > 0:
+		_, _ = fmt.Fprintf(out, "  PASS: every binding stayed Ready after its first sync, except the %d its tenant's policy refuses, "+
+			"which stayed refused with no Secret; no Secret held an expired token\n", sum.Refused)
+	case sum.OK():
 		_, _ = fmt.Fprintln(out, "  PASS: every binding stayed Ready after its first sync and no Secret held an expired token")
 	}
 	_, _ = fmt.Fprintln(out, sum.LastLine())
 }
 
-// scanLeaks counts token values in the manager's log and in the namespace's Events.
+// scanLeaks counts token values in the manager's log and in the Events of the cluster.
 func (w *watcher) scanLeaks(ctx context.Context) int {
 	n := 0
 	if b, err := os.ReadFile(w.managerLog); err == nil {
@@ -385,7 +528,7 @@ func (w *watcher) scanLeaks(ctx context.Context) int {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var evs corev1.EventList
-	if err := w.c.List(ctx, &evs, client.InNamespace(w.ns)); err == nil {
+	if err := w.c.List(ctx, &evs); err == nil {
 		for _, e := range evs.Items {
 			n += len(auth0sim.TokenPattern.FindAllStringIndex(e.Message, -1))
 		}

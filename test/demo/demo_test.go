@@ -27,6 +27,13 @@ const runFor = 65 * time.Second
 
 var lastLine = regexp.MustCompile(`^demo: (\d+) bindings, (\d+) refreshes, (\d+) expired$`)
 
+// config/samples/demo: four bindings of a namespaced Auth0Tenant, and three of the
+// ClusterAuth0Tenant "shared" in team-a and team-b, of which team-b/erin-google is refused.
+const wantBindings, wantRefused = 7, 1
+
+// refusedRow is the summary row of the refused binding.
+var refusedRow = regexp.MustCompile(`(?m)^  team-b/erin-google +shared \(cluster\) +sim-google +False NotPermitted \(expected\) +never \(expected\) +0 `)
+
 func TestDemoHeadless(t *testing.T) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
@@ -84,14 +91,17 @@ func TestDemoHeadless(t *testing.T) {
 	bindings, _ := strconv.Atoi(m[1])
 	refreshes, _ := strconv.Atoi(m[2])
 	expired, _ := strconv.Atoi(m[3])
-	if bindings != 4 {
-		t.Errorf("bindings = %d, want 4 (config/samples/demo)", bindings)
+	if bindings != wantBindings {
+		t.Errorf("bindings = %d, want %d (config/samples/demo)", bindings, wantBindings)
 	}
 	if expired != 0 {
 		t.Errorf("expired = %d, want 0", expired)
 	}
-	if refreshes < bindings {
-		t.Errorf("refreshes = %d, want at least one per binding (%d) in %s with 45s tokens", refreshes, bindings, runFor)
+	if refreshes < bindings-wantRefused {
+		t.Errorf("refreshes = %d, want at least one per binding that is not refused (%d) in %s with 45s tokens", refreshes, bindings-wantRefused, runFor)
+	}
+	if !refusedRow.MatchString(out.String()) {
+		t.Errorf("the summary has no row saying that team-b/erin-google was refused with NotPermitted, as expected (%s)", refusedRow)
 	}
 	if _, err := os.Stat(filepath.Join(state, "pids")); !os.IsNotExist(err) {
 		t.Errorf("the demo left its pids file behind (stat: %v): it did not finish its cleanup", err)
