@@ -25,6 +25,10 @@ func (r *BindingReconciler) report(in *bindingInput, out outcome) {
 	}
 	b, now := in.binding, in.now
 	st := &b.Status
+	if f := out.failure; out.held == nil && f != nil && f.reason == authv1alpha1.ReasonNotPermitted {
+		// The binding lost its Secret with its permission: nothing it held is current any more.
+		st.Identity, st.ExpiresAt, st.ExpirySource, st.NextRefreshTime = nil, nil, "", nil
+	}
 	if h := out.held; h != nil {
 		st.Identity = h.Identity.DeepCopy()
 		st.ExpiresAt = metaTime(h.Expiry.ExpiresAt)
