@@ -46,6 +46,10 @@ type Connection struct {
 	Name     string
 	Strategy string
 	Options  ConnectionOptions
+	// TokenVault is true when Auth0 Token Vault keeps the connection's tokens
+	// (options.federated_connections_access_tokens.active, or the newer
+	// top-level connected_accounts.active): identities[] then carry none.
+	TokenVault bool
 }
 
 // ConnectionOptions is the subset of a connection's options used to find and
@@ -277,10 +281,15 @@ func parseUser(body []byte) (*User, error) {
 }
 
 type connectionJSON struct {
-	ID       string                 `json:"id"`
-	Name     string                 `json:"name"`
-	Strategy string                 `json:"strategy"`
-	Options  *connectionOptionsJSON `json:"options"`
+	ID                string                 `json:"id"`
+	Name              string                 `json:"name"`
+	Strategy          string                 `json:"strategy"`
+	Options           *connectionOptionsJSON `json:"options"`
+	ConnectedAccounts *activeFlag            `json:"connected_accounts"`
+}
+
+type activeFlag struct {
+	Active bool `json:"active"`
 }
 
 type connectionOptionsJSON struct {
@@ -291,6 +300,7 @@ type connectionOptionsJSON struct {
 	AdminAccessToken  string          `json:"admin_access_token"`
 	AdminRefreshToken string          `json:"admin_refresh_token"`
 	AdminExpiresIn    json.RawMessage `json:"admin_access_token_expiresin"`
+	FederatedTokens   *activeFlag     `json:"federated_connections_access_tokens"`
 }
 
 func (cj *connectionJSON) toConnection() (Connection, error) {
@@ -298,7 +308,9 @@ func (cj *connectionJSON) toConnection() (Connection, error) {
 		return Connection{}, errors.New("connection has no id")
 	}
 	c := Connection{ID: cj.ID, Name: cj.Name, Strategy: cj.Strategy}
+	c.TokenVault = cj.ConnectedAccounts != nil && cj.ConnectedAccounts.Active
 	if o := cj.Options; o != nil {
+		c.TokenVault = c.TokenVault || (o.FederatedTokens != nil && o.FederatedTokens.Active)
 		c.Options = ConnectionOptions{
 			ClientID:          o.ClientID,
 			ClientSecret:      o.ClientSecret,

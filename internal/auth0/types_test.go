@@ -214,3 +214,26 @@ func FuzzParseConnection(f *testing.F) {
 		}
 	})
 }
+
+func TestParseConnectionSeesTokenVault(t *testing.T) {
+	tests := map[string]struct {
+		body string
+		want bool
+	}{
+		"off":              {body: `{"id":"con_1","name":"google-oauth2","strategy":"google-oauth2","options":{}}`},
+		"options flag":     {body: `{"id":"con_1","name":"g","strategy":"google-oauth2","options":{"federated_connections_access_tokens":{"active":true}}}`, want: true},
+		"options flag off": {body: `{"id":"con_1","name":"g","strategy":"google-oauth2","options":{"federated_connections_access_tokens":{"active":false}}}`},
+		"newer top level":  {body: `{"id":"con_1","name":"g","strategy":"google-oauth2","connected_accounts":{"active":true}}`, want: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c, err := parseConnection([]byte(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.TokenVault != tc.want {
+				t.Errorf("TokenVault = %v, want %v", c.TokenVault, tc.want)
+			}
+		})
+	}
+}

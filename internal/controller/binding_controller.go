@@ -34,6 +34,9 @@ type BindingReconciler struct {
 	ClusterResourceNamespace string
 	// Jitter returns a value in [0, 1) that moves renewals earlier by up to 10% of a lifetime.
 	Jitter func() float64
+	// OnVaultGap, when set, is told how long a Secret held an expired Token Vault token before
+	// the renewed one replaced it (the idptoken_tokenvault_expiry_gap_seconds metric).
+	OnVaultGap func(time.Duration)
 
 	writes  *ownWrites    // set up by SetupWithManager
 	lineage *lineageLocks // one refresh at a time per identity

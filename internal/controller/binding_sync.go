@@ -278,7 +278,8 @@ func (r *BindingReconciler) refresh(ctx context.Context, in *bindingInput, held 
 // new one, an expired access token is refreshed at once, and a token no newer than the one
 // held is re-read later rather than in a loop.
 func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, held *heldToken) (*heldToken, *failure) {
-	if in.api == nil || !r.Tenants.Ready(in.tenantKey) {
+	vault := usesTokenVault(in.binding)
+	if !vault && (in.api == nil || !r.Tenants.Ready(in.tenantKey)) {
 		return nil, r.tenantNotReady(in)
 	}
 	// Only a read made after the held token was obtained can have something newer.
@@ -299,6 +300,9 @@ func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, hel
 		// fallback=false: a second invalid_grant ends there rather than in a loop.
 		return r.refresh(ctx, in, next, false)
 	case adoptNothingNewer:
+		if vault {
+			return r.vaultNothingNewer(in, next)
+		}
 		if !next.validAt(in.now) {
 			return next, terminal(authv1alpha1.ReasonTokenExpired, fallbackInterval(in.binding),
 				"The token expired and neither the identity provider nor Auth0 has a fresh one; the user must log in again through connection %s", next.Identity.Connection)
@@ -312,6 +316,9 @@ func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, hel
 				in.binding.Spec.Secret.Name, describeExpiry(next), next.Identity.Connection)
 		}
 	default:
+		if vault && held != nil && !held.validAt(in.now) {
+			r.observeVaultGap(in.now.Sub(held.Expiry.ExpiresAt))
+		}
 		next.ObtainedAt = in.now
 		// Reading Auth0 renews nothing: the 30 s spacing counts from the last refresh at the IdP,
 		// so a token that was already old when read is renewed on time.
@@ -381,6 +388,14 @@ func (r *BindingReconciler) fetch(ctx context.Context, in *bindingInput, notBefo
 	tok := &heldToken{Source: sourceOf(b)}
 	ev := expiry.Evidence{ObtainedAt: in.now}
 	switch {
+	case usesTokenVault(b):
+		t, f := r.exchange(ctx, in)
+		if f != nil {
+			return nil, f
+		}
+		tok.AccessToken = t.AccessToken
+		tok.Identity = authv1alpha1.IdentityStatus{Connection: b.Spec.User.Connection}
+		ev.Auth0Expiry = t.ExpiresAt
 	case b.Spec.User != nil:
 		user, err := r.Tenants.GetUser(ctx, in.tenantKey, b.Spec.User.ID, in.now, notBefore)
 		if err != nil {
@@ -391,6 +406,9 @@ func (r *BindingReconciler) fetch(ctx context.Context, in *bindingInput, notBefo
 			return nil, f
 		}
 		if id.AccessToken == "" {
+			if f := r.tokenVaultEnabled(ctx, in, id.Connection); f != nil {
+				return nil, f
+			}
 			return nil, terminal(authv1alpha1.ReasonNoAccessToken, fallbackInterval(b),
 				"Auth0 holds no access token for user %q's %s identity; the user must log in through that connection (and the M2M app needs read:user_idp_tokens)", user.UserID, id.Connection)
 		}

@@ -22,6 +22,8 @@ type identity struct {
 	// elsewhere keeps a lineage of its own, so what its endpoint answers never reaches the
 	// Secrets of other bindings of the same user.
 	override string
+	// vault: the token comes from Auth0 Token Vault, a lineage apart from identities[]'s.
+	vault bool
 }
 
 func identityOf(tenant TenantKey, b *authv1alpha1.IdPTokenBinding) identity {
@@ -29,6 +31,7 @@ func identityOf(tenant TenantKey, b *authv1alpha1.IdPTokenBinding) identity {
 	switch {
 	case b.Spec.User != nil:
 		id.userID, id.connection = b.Spec.User.ID, b.Spec.User.Connection
+		id.vault = b.Spec.User.Source == authv1alpha1.TokenSourceTokenVault
 	case b.Spec.Connection != nil:
 		id.connection = b.Spec.Connection.ID
 	}
@@ -50,6 +53,9 @@ func (id identity) key() string {
 	}
 	if id.override != "" {
 		k += "\x00override\x00" + id.override
+	}
+	if id.vault {
+		k += "\x00tokenvault"
 	}
 	return k
 }

@@ -44,7 +44,7 @@ var _ = Describe("Identity lineage", func() {
 			time.Sleep(time.Second)
 		}
 		end := sim.Stats()
-		Expect(end.InvalidGrants - start.InvalidGrants).To(BeZero(), "a spent refresh token was sent")
+		Expect(end.InvalidGrants-start.InvalidGrants).To(BeZero(), "a spent refresh token was sent")
 		refreshes := end.IdPRefreshes["github"] - start.IdPRefreshes["github"]
 		// One lineage: each renewal is one refresh, whatever the number of bindings; three
 		// independent lineages would need three per lifetime.
@@ -79,8 +79,8 @@ var _ = Describe("Identity lineage", func() {
 			AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Auth0RefreshHash: hashToken(auth0RT),
 			Expiry:     expiry.Determine(expiry.Evidence{IdPExpiresIn: tok.ExpiresIn, ObtainedAt: now}),
 			ObtainedAt: now, LastRefresh: now, RenewAt: now.Add(time.Hour).Truncate(time.Second),
-			Source:     legacySourceOf(b),
-			Identity:   authv1alpha1.IdentityStatus{Provider: "oauth2", Connection: "github-sim"},
+			Source:   legacySourceOf(b),
+			Identity: authv1alpha1.IdentityStatus{Provider: "oauth2", Connection: "github-sim"},
 		}
 		Expect(k8s.Create(suiteCtx, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: "upgraded.idptoken-state", Namespace: ns, Labels: map[string]string{
@@ -95,7 +95,7 @@ var _ = Describe("Identity lineage", func() {
 		Expect(k8s.Create(suiteCtx, b)).To(Succeed())
 		waitReady(ns, "upgraded")
 		Eventually(func() error { _, err := getSecret(ns, "upgraded.idptoken-state"); return err }).
-			WithTimeout(10 * time.Second).ShouldNot(Succeed(), "the per-binding state is removed")
+			WithTimeout(10*time.Second).ShouldNot(Succeed(), "the per-binding state is removed")
 		state, err := getSecret(ns, stateNameOf(b))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(string(state.Data["refresh_token"])).To(Equal(tok.RefreshToken))

@@ -138,3 +138,35 @@ func TestPrecheckRefusesOverridesBeforeAnyRequest(t *testing.T) {
 func allowing() *authv1alpha1.Auth0Tenant {
 	return &authv1alpha1.Auth0Tenant{Spec: authv1alpha1.Auth0TenantSpec{RefreshOverride: authv1alpha1.RefreshOverrideAllowed}}
 }
+
+func TestTokenVaultAsksAgainJustAfterExpiryThenEveryFewSeconds(t *testing.T) {
+	now := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	r := &BindingReconciler{}
+	in := &bindingInput{binding: testBinding(), now: now}
+	held := func(exp time.Time) *heldToken {
+		return &heldToken{AccessToken: "t", Expiry: expiry.Result{ExpiresAt: exp, Source: authv1alpha1.ExpirySourceAuth0}}
+	}
+	tests := map[string]struct {
+		expires    time.Time
+		wantAt     time.Time
+		wantReason string
+	}{
+		"valid for a while: just after it expires":     {expires: now.Add(10 * time.Minute), wantAt: now.Add(10*time.Minute + time.Second)},
+		"about to expire: not sooner than the retry":   {expires: now.Add(500 * time.Millisecond), wantAt: now.Add(vaultRetry)},
+		"expired, not renewed yet: retry, Ready False": {expires: now.Add(-time.Second), wantAt: now.Add(vaultRetry), wantReason: authv1alpha1.ReasonTokenExpired},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			next, f := r.vaultNothingNewer(in, held(tc.expires))
+			if !next.RenewAt.Equal(tc.wantAt) {
+				t.Errorf("RenewAt = %v, want %v", next.RenewAt, tc.wantAt)
+			}
+			switch {
+			case tc.wantReason == "" && f != nil:
+				t.Errorf("failure %s", f.reason)
+			case tc.wantReason != "" && (f == nil || f.reason != tc.wantReason || f.recheck != vaultRetry):
+				t.Errorf("failure = %+v, want %s rechecked after %v", f, tc.wantReason, vaultRetry)
+			}
+		})
+	}
+}

@@ -35,6 +35,8 @@ type Options struct {
 	NewManagementAPI NewManagementAPI
 	// Jitter overrides the renewal jitter source (tests); nil means math/rand.
 	Jitter func() float64
+	// OnVaultGap observes the gaps between a Token Vault token's expiry and its successor.
+	OnVaultGap func(time.Duration)
 	// StateGCInterval is how often unreferenced refresh-state Secrets are collected; 0 means
 	// every minute, negative never (a sharded manager sees only its share of the bindings).
 	StateGCInterval time.Duration
@@ -71,7 +73,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	if err := (&BindingReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: opts.Clock,
-		Tenants: tenants, Jitter: opts.Jitter, ClusterResourceNamespace: opts.ClusterResourceNamespace,
+		Tenants: tenants, Jitter: opts.Jitter, ClusterResourceNamespace: opts.ClusterResourceNamespace, OnVaultGap: opts.OnVaultGap,
 	}).SetupWithManager(mgr, max(opts.MaxConcurrentReconciles, 1)); err != nil {
 		return err
 	}

@@ -96,6 +96,7 @@ var _ = BeforeSuite(func() {
 		// Identities link through oauth2-strategy connections whose tokenURL is the simulated IdP.
 		sim.AddConnection(auth0sim.ConnectionSpec{ID: "con_" + o.Name, Name: o.Name + "-sim", Strategy: "oauth2", IdP: o.Name})
 	}
+	sim.AddConnection(auth0sim.ConnectionSpec{ID: "con_vault", Name: "vault-sim", Strategy: "oauth2", IdP: "google", TokenVault: true})
 	sim.AddConnection(auth0sim.ConnectionSpec{ID: "con_admin", Name: "workspace-admin", Strategy: "oauth2", IdP: "microsoft", AdminTokens: true})
 
 	// A user whose token the secrecy check uses to prove its pattern matches real tokens.

@@ -14,6 +14,7 @@ import (
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 	"github.com/idptoken/idptoken-operator/internal/auth0"
 	"github.com/idptoken/idptoken-operator/internal/idp"
+	"github.com/idptoken/idptoken-operator/internal/tokenvault"
 )
 
 // ManagementAPI is what the controllers need from a tenant's Auth0 Management API.
@@ -49,6 +50,11 @@ func tenantKeyOf(b *authv1alpha1.IdPTokenBinding) TenantKey {
 	return TenantKey{Kind: authv1alpha1.TenantKindNamespaced, NamespacedName: types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.TenantRef.Name}}
 }
 
+// TokenVaultAPI is what bindings need of Auth0 Token Vault.
+type TokenVaultAPI interface {
+	Exchange(ctx context.Context, userID, connection, auditContext string) (*tokenvault.Token, error)
+}
+
 // NewManagementAPI builds a client from a tenant's configuration.
 type NewManagementAPI func(cfg auth0.Config) (ManagementAPI, error)
 
@@ -66,6 +72,11 @@ type tenantClient struct {
 	fingerprint string
 	api         ManagementAPI
 	ready       bool
+
+	// Token Vault's Privileged Worker client, when the tenant has spec.tokenVault.
+	vault        TokenVaultAPI
+	vaultFP      string
+	vaultRefusal string // why Auth0 last refused the client (403), for the tenant's condition
 
 	mu        sync.Mutex
 	endpoints map[string]idp.Endpoint // last good IdP endpoint per Auth0 connection name
@@ -220,4 +231,67 @@ func (t *TenantClients) GetUser(ctx context.Context, key TenantKey, id string, n
 	}
 	c.users[id] = recentUser{user: u, at: now}
 	return u, nil
+}
+
+// EnsureVault returns the tenant's Token Vault client for cfg, building a new one only when the
+// configuration changed. The tenant's Management API client must exist.
+func (t *TenantClients) EnsureVault(key TenantKey, cfg tokenvault.Config) error {
+	h := sha256.New()
+	_, _ = fmt.Fprintf(h, "%q %q %q %q %q %v %d", cfg.Domain, cfg.ClientID, cfg.PrivateKey, cfg.ClientSecret, cfg.CABundle, cfg.RequestsPerSecond, cfg.Burst)
+	fp := hex.EncodeToString(h.Sum(nil))
+	c := t.get(key)
+	if c == nil {
+		return fmt.Errorf("no client for tenant %s", key)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.vault != nil && c.vaultFP == fp {
+		return nil
+	}
+	v, err := tokenvault.New(cfg)
+	if err != nil {
+		return err
+	}
+	c.vault, c.vaultFP, c.vaultRefusal = v, fp, ""
+	return nil
+}
+
+// ForgetVault drops the tenant's Token Vault client.
+func (t *TenantClients) ForgetVault(key TenantKey) {
+	if c := t.get(key); c != nil {
+		c.mu.Lock()
+		c.vault, c.vaultFP, c.vaultRefusal = nil, "", ""
+		c.mu.Unlock()
+	}
+}
+
+// Vault returns the tenant's Token Vault client, or nil.
+func (t *TenantClients) Vault(key TenantKey) TokenVaultAPI {
+	c := t.get(key)
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.vault
+}
+
+// SetVaultRefusal records (or, with "", clears) why Auth0 refused the tenant's Token Vault client.
+func (t *TenantClients) SetVaultRefusal(key TenantKey, why string) {
+	if c := t.get(key); c != nil {
+		c.mu.Lock()
+		c.vaultRefusal = why
+		c.mu.Unlock()
+	}
+}
+
+// VaultRefusal is why Auth0 last refused the tenant's Token Vault client, or "".
+func (t *TenantClients) VaultRefusal(key TenantKey) string {
+	c := t.get(key)
+	if c == nil {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.vaultRefusal
 }
