@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -106,9 +107,12 @@ func TestDefaultServesMetricsSecurelyAndWaitsForRefreshes(t *testing.T) {
 			t.Errorf("manager args %v lack %s", args, want)
 		}
 	}
-	d := find(objs, "Deployment", "idptoken-controller-manager")
-	if grace, _, _ := unstructured.NestedInt64(d.Object, "spec", "template", "spec", "terminationGracePeriodSeconds"); grace < 30 {
-		t.Errorf("terminationGracePeriodSeconds = %d: too short for a refresh in flight to finish", grace)
+	var d appsv1.Deployment
+	if err := k8sruntime.DefaultUnstructuredConverter.FromUnstructured(find(objs, "Deployment", "idptoken-controller-manager").Object, &d); err != nil {
+		t.Fatal(err)
+	}
+	if grace := d.Spec.Template.Spec.TerminationGracePeriodSeconds; grace == nil || *grace < 30 {
+		t.Errorf("terminationGracePeriodSeconds = %v: too short for a refresh in flight to finish", grace)
 	}
 }
 
