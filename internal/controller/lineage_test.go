@@ -22,9 +22,9 @@ var _ = Describe("Identity lineage", func() {
 	})
 
 	It("shares one refresh per lifetime among the bindings of one identity on a strict-rotation IdP", func() {
-		uid := newUser("github", true)
+		uid := newUser("lineage", true)
 		for _, name := range []string{"one", "two", "three"} {
-			Expect(k8s.Create(suiteCtx, userBinding(ns, name, "prod", uid, "github-sim"))).To(Succeed())
+			Expect(k8s.Create(suiteCtx, userBinding(ns, name, "prod", uid, "lineage-sim"))).To(Succeed())
 		}
 		for _, name := range []string{"one", "two", "three"} {
 			waitReady(ns, name)
@@ -45,7 +45,10 @@ var _ = Describe("Identity lineage", func() {
 		}
 		end := sim.Stats()
 		Expect(end.InvalidGrants-start.InvalidGrants).To(BeZero(), "a spent refresh token was sent")
-		refreshes := end.IdPRefreshes["github"] - start.IdPRefreshes["github"]
+		for _, name := range []string{"one", "two", "three"} {
+			Expect(condition(getBinding(ns, name), authv1alpha1.ConditionSyncFailing)).To(BeNil(), "binding %s", name)
+		}
+		refreshes := end.IdPRefreshes["lineage"] - start.IdPRefreshes["lineage"]
 		// One lineage: each renewal is one refresh, whatever the number of bindings; three
 		// independent lineages would need three per lifetime.
 		Expect(refreshes).To(BeNumerically(">=", 2))
@@ -66,13 +69,13 @@ var _ = Describe("Identity lineage", func() {
 	})
 
 	It("migrates a per-binding refresh state of an earlier version, newest refresh token first", func() {
-		uid := newUser("github", true)
-		b := userBinding(ns, "upgraded", "prod", uid, "github-sim")
+		uid := newUser("lineage", true)
+		b := userBinding(ns, "upgraded", "prod", uid, "lineage-sim")
 
 		By("an earlier version refreshed once: Auth0's copy of the refresh token is now spent")
-		auth0RT := sim.CurrentRefreshToken(uid, "github-sim")
+		auth0RT := sim.CurrentRefreshToken(uid, "lineage-sim")
 		tok, err := (&idp.Refresher{HTTPClient: sim.Client()}).Refresh(suiteCtx,
-			idp.Endpoint{TokenURL: sim.TokenURL("github"), ClientID: "gh-client", ClientSecret: "sim_cs_gh"}, auth0RT)
+			idp.Endpoint{TokenURL: sim.TokenURL("lineage"), ClientID: "lineage-client", ClientSecret: "sim_cs_lineage"}, auth0RT)
 		Expect(err).NotTo(HaveOccurred())
 		now := time.Now().UTC()
 		old := &heldToken{
@@ -80,7 +83,7 @@ var _ = Describe("Identity lineage", func() {
 			Expiry:     expiry.Determine(expiry.Evidence{IdPExpiresIn: tok.ExpiresIn, ObtainedAt: now}),
 			ObtainedAt: now, LastRefresh: now, RenewAt: now.Add(time.Hour).Truncate(time.Second),
 			Source:   legacySourceOf(b),
-			Identity: authv1alpha1.IdentityStatus{Provider: "oauth2", Connection: "github-sim"},
+			Identity: authv1alpha1.IdentityStatus{Provider: "oauth2", Connection: "lineage-sim"},
 		}
 		Expect(k8s.Create(suiteCtx, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: "upgraded.idptoken-state", Namespace: ns, Labels: map[string]string{
@@ -107,7 +110,7 @@ var _ = Describe("Identity lineage", func() {
 		waitReady(ns, "upgraded")
 		end := sim.Stats()
 		Expect(end.InvalidGrants - start.InvalidGrants).To(BeZero())
-		Expect(end.IdPRefreshes["github"] - start.IdPRefreshes["github"]).To(Equal(1))
+		Expect(end.IdPRefreshes["lineage"] - start.IdPRefreshes["lineage"]).To(Equal(1))
 		Expect(sim.RefreshTokenSpent(tok.RefreshToken)).To(BeTrue(), "the migrated refresh token was the one used")
 	})
 })

@@ -89,6 +89,8 @@ var _ = BeforeSuite(func() {
 		{Name: "google", ClientID: "google-client", ClientSecret: "sim_cs_google", Rotation: auth0sim.RotationNone, AccessTokenLifetime: idpLifetime},
 		{Name: "microsoft", ClientID: "ms-client", ClientSecret: "sim_cs_ms", Rotation: auth0sim.RotationRotate, AccessTokenLifetime: idpLifetime, JWT: true},
 		{Name: "github", ClientID: "gh-client", ClientSecret: "sim_cs_gh", Rotation: auth0sim.RotationStrict, AccessTokenLifetime: idpLifetime},
+		// Strict rotation, used only by the lineage specs, so that their refresh counts are their own.
+		{Name: "lineage", ClientID: "lineage-client", ClientSecret: "sim_cs_lineage", Rotation: auth0sim.RotationStrict, AccessTokenLifetime: idpLifetime},
 		// Shorter than the 30 s minimum between renewals.
 		{Name: "brief", ClientID: "brief-client", ClientSecret: "sim_cs_brief", Rotation: auth0sim.RotationNone, AccessTokenLifetime: 12 * time.Second},
 	} {
