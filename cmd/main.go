@@ -20,6 +20,7 @@ import (
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 	"github.com/idptoken/idptoken-operator/internal/controller"
+	"github.com/idptoken/idptoken-operator/internal/metrics"
 )
 
 var (
@@ -87,6 +88,11 @@ func main() {
 		MaxConcurrentReconciles: maxConcurrentReconciles,
 	}); err != nil {
 		setupLog.Error(err, "Failed to set up the controllers")
+		os.Exit(1)
+	}
+
+	if err := metrics.RegisterBindingCollector(mgr.GetCache(), mgr.Elected()); err != nil {
+		setupLog.Error(err, "Failed to register the binding metrics")
 		os.Exit(1)
 	}
 
