@@ -42,6 +42,7 @@ func main() {
 		enableHTTP2             bool
 		maxConcurrentReconciles int
 		watchNamespaces         string
+		watchLabelSelector      string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
 		"The address the metrics endpoint binds to. Use :8443 with --metrics-secure for HTTPS, or 0 to disable it.")
@@ -54,6 +55,8 @@ func main() {
 		"How many IdPTokenBindings are reconciled at once.")
 	flag.StringVar(&watchNamespaces, "watch-namespace", "",
 		"Comma-separated namespaces to watch; empty watches all namespaces.")
+	flag.StringVar(&watchLabelSelector, "watch-label-selector", "",
+		"Serve only the IdPTokenBindings matching this label selector (e.g. sharding.idptoken.dev/shard=a), so that several managers can split the bindings.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -62,6 +65,12 @@ func main() {
 
 	if maxConcurrentReconciles < 1 {
 		setupLog.Error(fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", maxConcurrentReconciles), "Invalid flags")
+		os.Exit(1)
+	}
+
+	shard, err := controller.ParseWatchLabelSelector(watchLabelSelector)
+	if err != nil {
+		setupLog.Error(err, "Invalid flags")
 		os.Exit(1)
 	}
 
@@ -75,8 +84,8 @@ func main() {
 		Metrics:                metricsOptions(metricsAddr, secureMetrics, tlsOpts),
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         enableLeaderElection,
-		LeaderElectionID:       "idptoken-operator.auth.idptoken.dev",
-		Cache:                  controller.CacheOptions(controller.ParseNamespaces(watchNamespaces)),
+		LeaderElectionID:       controller.ShardLeaderElectionID(shard),
+		Cache:                  controller.WithBindingSelector(controller.CacheOptions(controller.ParseNamespaces(watchNamespaces)), shard),
 	})
 	if err != nil {
 		setupLog.Error(err, "Failed to create the manager")
@@ -105,7 +114,7 @@ func main() {
 		os.Exit(1)
 	}
 
-	setupLog.Info("Starting the manager", "watchNamespaces", watchNamespaces, "maxConcurrentReconciles", maxConcurrentReconciles)
+	setupLog.Info("Starting the manager", "watchNamespaces", watchNamespaces, "watchLabelSelector", shard.String(), "maxConcurrentReconciles", maxConcurrentReconciles)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		setupLog.Error(err, "The manager stopped with an error")
 		os.Exit(1)
