@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,11 +20,13 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // The rendered chart, with each optional feature, is applied to a real API server with
 // server-side apply: a field the schema does not know, a wrong type or an invalid value fails.
 func TestRenderedManifestsApplyToAPIServer(t *testing.T) {
+	logf.SetLogger(logr.Discard())
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assetsDir(),
 		// Only the Prometheus Operator's CRDs: the chart's own come from the rendered chart.
