@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -194,26 +195,16 @@ func newBinding(ns, name, shard string) {
 	Expect(k8s.Create(suiteCtx, b)).To(Succeed())
 }
 
-// waitReady waits for Ready=True and returns the binding as the API server has it.
-func waitReady(ns, name string) *authv1alpha1.IdPTokenBinding {
+// waitReady waits for the binding's Ready=True.
+func waitReady(ns, name string) {
 	GinkgoHelper()
-	b := &authv1alpha1.IdPTokenBinding{}
 	Eventually(func(g Gomega) {
+		b := &authv1alpha1.IdPTokenBinding{}
 		g.Expect(k8s.Get(suiteCtx, client.ObjectKey{Namespace: ns, Name: name}, b)).To(Succeed())
-		c := findReady(b)
+		c := meta.FindStatusCondition(b.Status.Conditions, authv1alpha1.ConditionReady)
 		g.Expect(c).NotTo(BeNil())
 		g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
 	}).WithTimeout(30 * time.Second).Should(Succeed())
-	return b
-}
-
-func findReady(b *authv1alpha1.IdPTokenBinding) *metav1.Condition {
-	for i := range b.Status.Conditions {
-		if b.Status.Conditions[i].Type == authv1alpha1.ConditionReady {
-			return &b.Status.Conditions[i]
-		}
-	}
-	return nil
 }
 
 func repoRoot() string {
@@ -228,7 +219,9 @@ func assetsDir() string {
 	return filepath.Join(repoRoot(), "bin", "k8s", fmt.Sprintf("1.37.2-%s-%s", runtime.GOOS, runtime.GOARCH))
 }
 
-func objectMeta(ns, name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
+func objectMeta(ns, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: ns, Name: name}
+}
 
 // shardLeaseIDs returns the distinct lease names of the given selectors.
 func shardLeaseIDs(selectors ...string) map[string]bool {
