@@ -155,7 +155,9 @@ func BenchmarkBindingCollector(b *testing.B) {
 
 // listReader serves a fixed list without copying it, as the informer cache does with
 // UnsafeDisableDeepCopy, so the benchmark measures the collector and not a fake client.
-type listReader struct{ list *authv1alpha1.IdPTokenBindingList }
+type listReader struct {
+	list *authv1alpha1.IdPTokenBindingList
+}
 
 func (r listReader) Get(context.Context, client.ObjectKey, client.Object, ...client.GetOption) error {
 	panic("not used")
