@@ -70,10 +70,10 @@ bench: envtest-assets ## Run the benchmarks and print their figures.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test -run='^$$' -bench=. -benchtime=1x ./...
 
 .PHONY: check-generated
-check-generated: manifests generate ## Fail when generated files (CRDs, RBAC, deepcopy) are out of date.
-	@if [ -n "$$(git status --porcelain -- config/crd config/rbac api)" ]; then \
-		echo "Generated files are out of date; run 'make manifests generate' and commit:"; \
-		git status --porcelain -- config/crd config/rbac api; git --no-pager diff -- config/crd config/rbac api | head -50; exit 1; \
+check-generated: manifests generate chart-sync ## Fail when generated files (CRDs, RBAC, deepcopy, the chart's copies) are out of date.
+	@if [ -n "$$(git status --porcelain -- config/crd config/rbac api dist/chart/files)" ]; then \
+		echo "Generated files are out of date; run 'make manifests generate chart-sync' and commit:"; \
+		git status --porcelain -- config/crd config/rbac api dist/chart/files; git --no-pager diff -- config/crd config/rbac api dist/chart/files | head -50; exit 1; \
 	fi
 
 ##@ Build
@@ -180,3 +180,28 @@ mv "$$(echo "$(1)" | sed "s/-$(3)$$//")" $(1) ;\
 } ;\
 ln -sf "$$(basename $(1))" "$$(echo "$(1)" | sed "s/-$(3)$$//")"
 endef
+
+##@ Helm chart (dist/chart)
+
+HELM_VERSION ?= v3.22.0
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+CHART_DIR ?= dist/chart
+
+.PHONY: chart-sync
+chart-sync: manifests ## Copy the generated CRDs and the manager's RBAC rules into the Helm chart (test/chart fails on drift).
+	rm -f $(CHART_DIR)/files/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART_DIR)/files/crds/
+	cp config/rbac/role.yaml $(CHART_DIR)/files/rbac/role.yaml
+
+.PHONY: chart-lint
+chart-lint: $(HELM) ## Lint the Helm chart.
+	$(HELM) lint --strict --kube-version $(ENVTEST_K8S_VERSION) $(CHART_DIR)
+
+.PHONY: helm
+helm: $(HELM) ## Install helm into bin/.
+
+$(HELM):
+	$(call go-install-tool,$(HELM),helm.sh/helm/v3/cmd/helm,$(HELM_VERSION))
+
+# The chart's tests (test/chart) run helm from bin/.
+test: $(HELM)

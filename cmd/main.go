@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -20,6 +21,7 @@ import (
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 	"github.com/idptoken/idptoken-operator/internal/controller"
+	"github.com/idptoken/idptoken-operator/internal/metrics"
 )
 
 var (
@@ -42,6 +44,7 @@ func main() {
 		maxConcurrentReconciles int
 		watchNamespaces         string
 		clusterResourceNS       string
+		watchLabelSelector      string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
 		"The address the metrics endpoint binds to. Use :8443 with --metrics-secure for HTTPS, or 0 to disable it.")
@@ -57,6 +60,8 @@ func main() {
 	flag.StringVar(&clusterResourceNS, "cluster-resource-namespace", "",
 		"The namespace holding ClusterAuth0Tenants' credentials and their identities' refresh state. "+
 			"Default: the namespace the manager runs in (from its service account).")
+	flag.StringVar(&watchLabelSelector, "watch-label-selector", "",
+		"Serve only the IdPTokenBindings matching this label selector (e.g. sharding.idptoken.dev/shard=a), so that several managers can split the bindings.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -65,6 +70,12 @@ func main() {
 
 	if maxConcurrentReconciles < 1 {
 		setupLog.Error(fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", maxConcurrentReconciles), "Invalid flags")
+		os.Exit(1)
+	}
+
+	shard, err := controller.ParseWatchLabelSelector(watchLabelSelector)
+	if err != nil {
+		setupLog.Error(err, "Invalid flags")
 		os.Exit(1)
 	}
 
@@ -81,8 +92,8 @@ func main() {
 		Metrics:                metricsOptions(metricsAddr, secureMetrics, tlsOpts),
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         enableLeaderElection,
-		LeaderElectionID:       "idptoken-operator.auth.idptoken.dev",
-		Cache:                  controller.CacheOptions(controller.ParseNamespaces(watchNamespaces), clusterResourceNS),
+		LeaderElectionID:       controller.ShardLeaderElectionID(shard),
+		Cache:                  controller.WithBindingSelector(controller.CacheOptions(controller.ParseNamespaces(watchNamespaces), clusterResourceNS), shard),
 	})
 	if err != nil {
 		setupLog.Error(err, "Failed to create the manager")
@@ -100,8 +111,15 @@ func main() {
 		Clock:                    clock.RealClock{},
 		MaxConcurrentReconciles:  maxConcurrentReconciles,
 		ClusterResourceNamespace: clusterResourceNS,
+		OnVaultGap:               metrics.ObserveTokenVaultExpiryGap,
+		StateGCInterval:          stateGCInterval(watchLabelSelector),
 	}); err != nil {
 		setupLog.Error(err, "Failed to set up the controllers")
+		os.Exit(1)
+	}
+
+	if err := metrics.RegisterBindingCollector(mgr.GetCache(), mgr.Elected()); err != nil {
+		setupLog.Error(err, "Failed to register the binding metrics")
 		os.Exit(1)
 	}
 
@@ -114,12 +132,21 @@ func main() {
 		os.Exit(1)
 	}
 
-	setupLog.Info("Starting the manager", "watchNamespaces", watchNamespaces, "maxConcurrentReconciles", maxConcurrentReconciles,
-		"clusterResourceNamespace", clusterResourceNS)
+	setupLog.Info("Starting the manager", "watchNamespaces", watchNamespaces, "watchLabelSelector", shard.String(),
+		"maxConcurrentReconciles", maxConcurrentReconciles, "clusterResourceNamespace", clusterResourceNS)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		setupLog.Error(err, "The manager stopped with an error")
 		os.Exit(1)
 	}
+}
+
+// stateGCInterval turns the collection of unreferenced refresh state off in a shard: it sees only
+// its own bindings, so it cannot tell that an identity has none left.
+func stateGCInterval(watchLabelSelector string) time.Duration {
+	if watchLabelSelector != "" {
+		return -1
+	}
+	return 0 // the default
 }
 
 // metricsOptions serves metrics; with --metrics-secure over HTTPS, to callers the API server

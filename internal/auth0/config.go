@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/time/rate"
 	"k8s.io/utils/clock"
+
+	"github.com/idptoken/idptoken-operator/internal/metrics"
 )
 
 // Defaults chosen to stay well inside Auth0's Management API limits (2 rps on
@@ -54,6 +56,9 @@ type Config struct {
 	// Clock drives every wait, so tests can use a fake clock.
 	Clock     clock.Clock
 	UserAgent string
+	// MetricsTenant labels this tenant's request metrics: the tenant object's kind and key,
+	// "Auth0Tenant/<namespace>/<name>" or "ClusterAuth0Tenant/<name>". Empty: the Domain.
+	MetricsTenant string
 }
 
 // withDefaults validates cfg and fills in defaults. Errors name the field,
@@ -146,7 +151,8 @@ func newHTTPClient(cfg Config) (*http.Client, error) {
 	}
 	transport := base.Clone()
 	transport.TLSClientConfig = tlsConfig
-	return &http.Client{Transport: transport, Timeout: cfg.Timeout, CheckRedirect: NoRedirects}, nil
+	instrumented := metrics.InstrumentAuth0(cfg.MetricsTenant, cfg.Domain, transport)
+	return &http.Client{Transport: instrumented, Timeout: cfg.Timeout, CheckRedirect: NoRedirects}, nil
 }
 
 // NoRedirects is the CheckRedirect of every client that carries credentials: a token endpoint

@@ -36,7 +36,7 @@ type BindingReconciler struct {
 	Jitter func() float64
 	// OnVaultGap, when set, is told how long a Secret held an expired Token Vault token before
 	// the renewed one replaced it (the idptoken_tokenvault_expiry_gap_seconds metric).
-	OnVaultGap func(time.Duration)
+	OnVaultGap func(expired, replaced time.Time)
 
 	writes  *ownWrites    // set up by SetupWithManager
 	lineage *lineageLocks // one refresh at a time per identity

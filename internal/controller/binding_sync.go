@@ -317,7 +317,7 @@ func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, hel
 		}
 	default:
 		if vault && held != nil && !held.validAt(in.now) {
-			r.observeVaultGap(in.now.Sub(held.Expiry.ExpiresAt))
+			r.observeVaultGap(held.Expiry.ExpiresAt, in.now)
 		}
 		next.ObtainedAt = in.now
 		// Reading Auth0 renews nothing: the 30 s spacing counts from the last refresh at the IdP,

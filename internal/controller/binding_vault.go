@@ -82,9 +82,10 @@ func (r *BindingReconciler) tokenVaultEnabled(ctx context.Context, in *bindingIn
 		connection, in.tenantKey.Name)
 }
 
-// observeVaultGap records how long a Secret held an expired Token Vault token.
-func (r *BindingReconciler) observeVaultGap(gap time.Duration) {
-	if r.OnVaultGap != nil && gap > 0 {
-		r.OnVaultGap(gap)
+// observeVaultGap records how long a Secret held an expired Token Vault token: from its expiry
+// to now, when its successor is written.
+func (r *BindingReconciler) observeVaultGap(expired, now time.Time) {
+	if r.OnVaultGap != nil && now.After(expired) {
+		r.OnVaultGap(expired, now)
 	}
 }

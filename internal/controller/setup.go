@@ -36,7 +36,7 @@ type Options struct {
 	// Jitter overrides the renewal jitter source (tests); nil means math/rand.
 	Jitter func() float64
 	// OnVaultGap observes the gaps between a Token Vault token's expiry and its successor.
-	OnVaultGap func(time.Duration)
+	OnVaultGap func(expired, replaced time.Time)
 	// StateGCInterval is how often unreferenced refresh-state Secrets are collected; 0 means
 	// every minute, negative never (a sharded manager sees only its share of the bindings).
 	StateGCInterval time.Duration

@@ -24,6 +24,7 @@ import (
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 	"github.com/idptoken/idptoken-operator/internal/auth0"
+	"github.com/idptoken/idptoken-operator/internal/metrics"
 	"github.com/idptoken/idptoken-operator/internal/tokenvault"
 )
 
@@ -85,6 +86,7 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err := r.Client.Get(ctx, req.NamespacedName, tenant); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Tenants.Forget(key)
+			metrics.ForgetTenant(key.String())
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -169,6 +171,7 @@ func (r *TenantReconciler) config(ctx context.Context, tenant tenantObject) (aut
 		ClientSecret:      secret,
 		CABundle:          spec.CABundle,
 		RequestsPerSecond: rps,
+		MetricsTenant:     TenantKey{Kind: r.Kind, NamespacedName: client.ObjectKeyFromObject(tenant)}.String(),
 		Burst:             burst,
 	}, nil
 }

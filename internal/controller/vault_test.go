@@ -133,7 +133,9 @@ var _ = Describe("Token Vault", func() {
 			Expect(s.Data).To(Equal(before.Data))
 			Expect(readyReason(getBinding(ns, "faults").Status.Conditions)).To(Equal("True/" + authv1alpha1.ReasonSynced))
 			sim.ClearFaults()
-			Eventually(func() *metav1.Condition { return condition(getBinding(ns, "faults"), authv1alpha1.ConditionSyncFailing) }).
+			Eventually(func() *metav1.Condition {
+				return condition(getBinding(ns, "faults"), authv1alpha1.ConditionSyncFailing)
+			}).
 				WithTimeout(30 * time.Second).Should(BeNil())
 		}
 	})

@@ -29,6 +29,9 @@ type Endpoint struct {
 	// failed request in the other style, which would spend a single-use
 	// refresh token twice.
 	AuthStyle oauth2.AuthStyle
+	// Provider names the IdP in metrics: the Auth0 connection's strategy (google-oauth2, waad,
+	// github, oauth2...). Empty is reported as "unknown".
+	Provider string
 }
 
 // String renders the endpoint with the client secret redacted.
@@ -147,6 +150,7 @@ func EndpointForConnection(conn *auth0.Connection) (Endpoint, error) {
 	}
 	ep.ClientID = conn.Options.ClientID
 	ep.ClientSecret = conn.Options.ClientSecret
+	ep.Provider = conn.Strategy
 	return ep, nil
 }
 

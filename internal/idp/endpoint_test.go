@@ -77,7 +77,7 @@ func TestEndpointForConnection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := Endpoint{TokenURL: tc.wantURL, ClientID: "cid", ClientSecret: "cs-SECRET", AuthStyle: tc.wantStyle}
+			want := Endpoint{TokenURL: tc.wantURL, ClientID: "cid", ClientSecret: "cs-SECRET", AuthStyle: tc.wantStyle, Provider: tc.conn.Strategy}
 			if ep != want {
 				t.Errorf("got %v, want %v", ep, want)
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idptoken/idptoken-operator/internal/metrics"
 	"github.com/idptoken/idptoken-operator/internal/safetext"
 
 	"golang.org/x/oauth2"
@@ -217,4 +218,26 @@ func displayURL(raw string) string {
 		return "(invalid URL)"
 	}
 	return u.Scheme + "://" + u.Host + u.EscapedPath()
+}
+
+// resultOf names a Refresh error for the idptoken_idp_refresh_total metric.
+func resultOf(err error) string {
+	var re *RefreshError
+	if !errors.As(err, &re) {
+		return metrics.ResultError
+	}
+	switch re.Kind {
+	case InvalidGrant:
+		return metrics.ResultInvalidGrant
+	case InvalidClient:
+		return metrics.ResultInvalidClient
+	case Transient:
+		return metrics.ResultTransient
+	case BadResponse:
+		return metrics.ResultBadResponse
+	case Rejected:
+		return metrics.ResultRejected
+	default:
+		return metrics.ResultError
+	}
 }

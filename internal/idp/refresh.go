@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"k8s.io/utils/clock"
+
+	"github.com/idptoken/idptoken-operator/internal/metrics"
 )
 
 // defaultTimeout applies only when Refresher.HTTPClient is nil; callers
@@ -105,12 +107,16 @@ func (r *Refresher) Refresh(ctx context.Context, ep Endpoint, refreshToken strin
 		Endpoint:     oauth2.Endpoint{TokenURL: ep.TokenURL, AuthStyle: ep.effectiveAuthStyle()},
 	}
 	octx := context.WithValue(ctx, oauth2.HTTPClient, r.httpClient())
+	start := time.Now()
 	// The seed token has no access token, so the source refreshes at once;
 	// with an explicit AuthStyle x/oauth2 makes exactly one request.
 	tok, err := conf.TokenSource(octx, &oauth2.Token{RefreshToken: refreshToken}).Token()
 	if err != nil {
-		return nil, classify(ctx, displayURL(ep.TokenURL), err, r.clock().Now())
+		err = classify(ctx, displayURL(ep.TokenURL), err, r.clock().Now())
+		metrics.ObserveRefresh(ep.Provider, resultOf(err), time.Since(start))
+		return nil, err
 	}
+	metrics.ObserveRefresh(ep.Provider, metrics.ResultSuccess, time.Since(start))
 	return r.convert(tok, refreshToken), nil
 }
 
