@@ -240,7 +240,13 @@ func (r *BindingReconciler) refresh(ctx context.Context, in *bindingInput, held 
 		return nil, f
 	}
 	refresher := &idp.Refresher{HTTPClient: in.api.HTTPClient(), Clock: r.Clock}
-	tok, err := refresher.Refresh(ctx, ep, held.RefreshToken)
+	// Once sent, a refresh is seen through even when the manager is shutting down: the IdP may
+	// rotate the refresh token, and the new one must reach the state Secret. The manager waits
+	// for running passes on shutdown (bounded by its graceful shutdown timeout and the pod's
+	// termination grace period).
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	defer cancel()
+	tok, err := refresher.Refresh(rctx, ep, held.RefreshToken)
 	switch {
 	case errors.Is(err, idp.ErrInvalidGrant):
 		dead := *held
@@ -608,6 +614,9 @@ func fallbackInterval(b *authv1alpha1.IdPTokenBinding) time.Duration {
 	}
 	return time.Hour
 }
+
+// refreshTimeout bounds a refresh at an IdP, which a shutdown does not interrupt.
+const refreshTimeout = 30 * time.Second
 
 // stateWriteTimeout bounds the write of the refresh-state Secret.
 const stateWriteTimeout = 15 * time.Second

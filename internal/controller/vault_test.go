@@ -119,7 +119,7 @@ var _ = Describe("Token Vault", func() {
 		waitReady(ns, "faults")
 		before, err := getSecret(ns, "faults-token")
 		Expect(err).NotTo(HaveOccurred())
-		for i, f := range []auth0sim.Fault{{Status: 500}, {Status: 429, RetryAfter: 2 * time.Second}, {Malformed: true}} {
+		for i, f := range []auth0sim.Fault{{Status: 500}, {Status: 429, RetryAfter: 2 * time.Second}, {Malformed: true}, {Status: 401}, {Status: 403}} {
 			sim.SetFault("/oauth/token", f)
 			updateBinding(ns, "faults", func(b *authv1alpha1.IdPTokenBinding) {
 				metav1.SetMetaDataAnnotation(&b.ObjectMeta, authv1alpha1.AnnotationForceRefresh, fmt.Sprint(i))
@@ -133,6 +133,10 @@ var _ = Describe("Token Vault", func() {
 			Expect(s.Data).To(Equal(before.Data))
 			Expect(readyReason(getBinding(ns, "faults").Status.Conditions)).To(Equal("True/" + authv1alpha1.ReasonSynced))
 			sim.ClearFaults()
+			// A refused subject token (401) waits for a change rather than retrying: give it one.
+			updateBinding(ns, "faults", func(b *authv1alpha1.IdPTokenBinding) {
+				metav1.SetMetaDataAnnotation(&b.ObjectMeta, authv1alpha1.AnnotationForceRefresh, fmt.Sprint("recover-", i))
+			})
 			Eventually(func() *metav1.Condition {
 				return condition(getBinding(ns, "faults"), authv1alpha1.ConditionSyncFailing)
 			}).
