@@ -53,7 +53,7 @@ limitations under the License.
 // # Time
 //
 // All expiry decisions (M2M tokens, IdP access tokens, admin token expiry
-// times, expires_in values, last_login) and the rate-limit windows use
+// times, expires_in values, last_login) and the rate-limit bucket use
 // Options.Clock, so tests can drive them with a fake clock. Wall-clock time
 // is used only for the validity window of the TLS certificates (clients
 // verify those against their own clock) and for request durations in logs.

@@ -45,7 +45,7 @@ type Options struct {
 	// Addr is the TCP listen address. Default "127.0.0.1:0" (a free port).
 	Addr string
 	// Clock is used for every expiry decision and for the rate-limit
-	// windows. Default clock.RealClock{}.
+	// bucket's refill. Default clock.RealClock{}.
 	Clock clock.Clock
 	// M2MTokenLifetime is the lifetime of Management API (client
 	// credentials) tokens. Default 24h.
