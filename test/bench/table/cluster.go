@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -55,6 +56,7 @@ type cluster struct {
 	cfg       *rest.Config
 	apiserver int // pid
 	audit     *auditLog
+	apiSpan   *requestSpan
 	sim       *auth0sim.Server
 	ns        string
 	mgr       *exec.Cmd
@@ -104,7 +106,8 @@ func startCluster(ctx context.Context, o clusterOptions) (*cluster, error) {
 		return nil, err
 	}
 
-	if c.sim, err = auth0sim.New(auth0sim.Options{RateLimitPerSecond: o.rate, RateLimitBurst: o.rate, RateLimitReset: o.reset}); err != nil {
+	c.apiSpan = &requestSpan{}
+	if c.sim, err = auth0sim.New(auth0sim.Options{RateLimitPerSecond: o.rate, RateLimitBurst: o.rate, RateLimitReset: o.reset, Logf: c.apiSpan.logf}); err != nil {
 		c.stop()
 		return nil, err
 	}
@@ -386,4 +389,36 @@ func readyReason(conds []metav1.Condition) string {
 		}
 	}
 	return "none"
+}
+
+// requestSpan records when the first and the last Management API request of a period reached
+// the simulator, from its request log (method, path and status only).
+type requestSpan struct {
+	mu          sync.Mutex
+	first, last time.Time
+}
+
+func (r *requestSpan) logf(format string, args ...any) {
+	if !strings.HasPrefix(format, "auth0sim: %s %s -> ") || len(args) < 2 {
+		return
+	}
+	if p, ok := args[1].(string); !ok || !strings.HasPrefix(p, "/api/v2/") {
+		return
+	}
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.first.IsZero() {
+		r.first = now
+	}
+	r.last = now
+}
+
+// take returns the span since the last take and starts a new one.
+func (r *requestSpan) take() (first, last time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	first, last = r.first, r.last
+	r.first, r.last = time.Time{}, time.Time{}
+	return first, last
 }

@@ -38,9 +38,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/idptoken/idptoken-operator/internal/auth0sim"
 )
@@ -76,6 +78,7 @@ var scales = map[string][]workload{
 const stallAfter = 2 * time.Minute
 
 func main() {
+	ctrllog.SetLogger(logr.Discard()) // envtest's and the clients' logs; the manager logs to its file
 	os.Exit(run())
 }
 
@@ -160,6 +163,7 @@ type result struct {
 	elapsed, createTook    time.Duration
 	floor                  time.Duration
 	auth0Reqs, rateLimited int
+	auth0First, auth0Span  time.Duration // first Management API request after the first create; first to last
 	m2mTokens              int
 	reqs                   requestCounts // the manager's API-server requests during the sync
 	p50, p99               time.Duration
@@ -195,6 +199,7 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 		return fail("reading the audit log: %v", err)
 	}
 	sim0, mgr0, api0 := c.sim.Stats(), sample(c.mgr.Process.Pid), sample(c.apiserver)
+	c.apiSpan.take()
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -246,6 +251,9 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 	r.mgr = usage{cpu: mgr1.cpu - mgr0.cpu, peak: mgr1.peak, rss: mgr1.rss}
 	r.api = usage{cpu: api1.cpu - api0.cpu, peak: api1.peak, rss: api1.rss}
 	r.p50, r.p99 = latencies(&created, rw)
+	if first, last := c.apiSpan.take(); !first.IsZero() {
+		r.auth0First, r.auth0Span = first.Sub(start), last.Sub(first)
+	}
 	_, r.failedBindings = rw.counts()
 
 	time.Sleep(3 * time.Second) // the last writes of the sync reach the audit log

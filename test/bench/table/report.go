@@ -48,6 +48,12 @@ func printTable(out io.Writer, scale string, results []*result) {
 		}
 		fmt.Fprintf(out, "  creating the bindings took %s; API-server write floor (%d Secret creates + %d updates, 4 workers): %s; M2M tokens issued: %d; bindings ever seen with failedAttempts > 0: %d\n",
 			secs(r.createTook), r.w.bindings, r.w.bindings, secs(r.floor), r.m2mTokens, r.failedBindings)
+		if r.auth0Span > 0 {
+			rate := effectiveRate(r.w)
+			fmt.Fprintf(out, "  Auth0: first request %s after the first create; the %d requests spanned %s (a full bucket of %d refilling at %d/s allows that many in %s)\n",
+				secs(r.auth0First), r.auth0Reqs, secs(r.auth0Span), rate, rate,
+				secs(time.Duration(float64(max(0, r.auth0Reqs-rate))/float64(rate)*float64(time.Second))))
+		}
 		fmt.Fprintf(out, "  the manager's API-server requests during the sync (verb resource code: count): %s\n", r.reqs)
 		if r.steady != nil {
 			fmt.Fprintf(out, "  … during the steady-state window: %s\n", r.steady.reqs)
@@ -57,11 +63,7 @@ func printTable(out io.Writer, scale string, results []*result) {
 
 // target is the DESIGN's: 1.1 × max(users ÷ the tenant's rate, the API server's write floor) + 2 s.
 func target(r *result) string {
-	rate := r.w.tenantRate
-	if rate == 0 {
-		rate = defaultTenantRate
-	}
-	rate = min(rate, r.w.rate)
+	rate := effectiveRate(r.w)
 	budget := time.Duration(float64(r.w.users) / float64(rate) * float64(time.Second))
 	t := time.Duration(1.1*float64(max(budget, r.floor))) + 2*time.Second
 	verdict := "met"
@@ -90,3 +92,13 @@ func secs(d time.Duration) string {
 }
 
 func kib(v uint64) float64 { return float64(v) / 1024 }
+
+// effectiveRate is the Management API rate the operator may use: the tenant's rateLimit (its
+// burst is the same) within the server's.
+func effectiveRate(w workload) int {
+	rate := w.tenantRate
+	if rate == 0 {
+		rate = defaultTenantRate
+	}
+	return min(rate, w.rate)
+}
