@@ -288,10 +288,16 @@ func (c *Client) send(ctx context.Context, req request) ([]byte, error) {
 	var waited time.Duration
 	var last *APIError
 	for attempt := 1; ; attempt++ {
+		// The M2M token first: a token of the budget is spent the moment it is taken, so
+		// nothing slow may come between taking it and sending.
+		tok, gen, err := c.tokens.token(ctx)
+		if err != nil {
+			return nil, err
+		}
 		if err := c.pace.take(ctx, req, c.cfg.MaxRateLimitWait, &waited, last); err != nil {
 			return nil, err
 		}
-		body, err := c.attempt(ctx, req)
+		body, err := c.attempt(ctx, req, tok, gen)
 		if err == nil {
 			return body, nil
 		}
@@ -305,12 +311,7 @@ func (c *Client) send(ctx context.Context, req request) ([]byte, error) {
 
 // attempt sends the request once with the shared M2M token. It holds a token
 // of the pacer, and reports the answer (or its absence) back to it.
-func (c *Client) attempt(ctx context.Context, req request) ([]byte, error) {
-	tok, gen, err := c.tokens.token(ctx)
-	if err != nil {
-		c.pace.abandon()
-		return nil, err
-	}
+func (c *Client) attempt(ctx context.Context, req request, tok *oauth2.Token, gen uint64) ([]byte, error) {
 	httpReq, err := http.NewRequestWithContext(ctx, req.method, req.url(c.baseURL), nil)
 	if err != nil {
 		c.pace.abandon()

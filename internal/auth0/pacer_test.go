@@ -113,11 +113,13 @@ func TestPacerDrainsOnlyWhatTheServerProvablyLacks(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			fc := clocktesting.NewFakeClock(fakeStart)
 			p := newPacer(fc, 2, tc.burst)
+			p.limiter = rate.NewLimiter(2, tc.burst) // full, at the configured burst
 			p.limiter.ReserveN(fakeStart, tc.spent)
 			p.pending = tc.pending + 1 // the answered request is one of them
 			h := http.Header{}
 			if tc.remaining >= 0 {
-				h = serverAnswer(tc.burst, tc.remaining, fakeStart)
+				// A server bucket one bigger, so that ours keeps its size.
+				h = serverAnswer(tc.burst+1, tc.remaining, fakeStart)
 			}
 			p.observe(h, tc.status)
 			if got := p.limiter.TokensAt(fakeStart); got != tc.wantTokens {
@@ -141,12 +143,12 @@ func TestPacerFollowsTheServersBucket(t *testing.T) {
 		wantHold   time.Duration
 		wantReturn time.Duration
 	}{
-		"configured like the server": {
+		"configured like the server: ours keeps a spare token": {
 			rps: 2, burst: 2, answer: serverAnswer(2, 1, fakeStart.Add(time.Second)), status: 200,
-			wantLimit: 2, wantBurst: 2,
+			wantLimit: 2, wantBurst: 1,
 		},
 		"server's bucket is smaller": {
-			rps: 10, burst: 10, answer: serverAnswer(2, 1, fakeStart.Add(time.Second)), status: 200,
+			rps: 10, burst: 10, answer: serverAnswer(3, 1, fakeStart.Add(time.Second)), status: 200,
 			wantLimit: 10, wantBurst: 2,
 		},
 		"server's bucket is bigger: the configured one is a ceiling": {
@@ -156,19 +158,19 @@ func TestPacerFollowsTheServersBucket(t *testing.T) {
 		"reset says the refill is slower than configured": {
 			// 5 tokens missing, full only in the 5th second: at most 5 ÷ 4 tokens a second.
 			rps: 10, burst: 5, answer: serverAnswer(5, 0, fakeStart.Add(5*time.Second)), status: 200,
-			wantLimit: 1.25, wantBurst: 5,
+			wantLimit: 1.25, wantBurst: 4,
 		},
-		"429 with Retry-After holds and halves the pace": {
+		"429 with Retry-After holds every request that long": {
 			rps: 2, burst: 2, answer: func() http.Header {
-				h := serverAnswer(2, 0, fakeStart.Add(time.Second))
+				h := serverAnswer(3, 0, fakeStart.Add(time.Second))
 				h.Set("Retry-After", "3")
 				return h
 			}(), status: 429,
-			wantLimit: 1, wantBurst: 2, wantHold: 3 * time.Second, wantReturn: 3 * time.Second,
+			wantLimit: 2, wantBurst: 2, wantHold: 3 * time.Second, wantReturn: 3 * time.Second,
 		},
 		"429 without Retry-After: the drained bucket paces the retry": {
-			rps: 4, burst: 2, answer: serverAnswer(2, 0, fakeStart.Add(time.Second)), status: 429,
-			wantLimit: 2, wantBurst: 2, wantReturn: 500 * time.Millisecond,
+			rps: 4, burst: 2, answer: serverAnswer(3, 0, fakeStart.Add(time.Second)), status: 429,
+			wantLimit: 4, wantBurst: 2, wantReturn: 250 * time.Millisecond,
 		},
 	}
 	for name, tc := range tests {

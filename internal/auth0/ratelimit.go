@@ -27,6 +27,11 @@ import (
 // would accept; and as long as the client's bucket is never fuller than the server's, it
 // never sends what the server would refuse. One pacer serves every caller of a tenant, and
 // rate.Limiter hands out its slots in the order callers ask, so the budget is shared fairly.
+//
+// The client's bucket is one token smaller than the server's. While both are full, a token
+// taken from ours starts our refill when the request leaves, and the server's only when it
+// arrives; without a spare token, our next request would reach the server a network delay
+// before the server's next token. The spare costs one request of the first burst, not rate.
 
 // maxAttempts bounds how often one call is sent when Auth0 answers 429.
 const maxAttempts = 3
@@ -41,9 +46,6 @@ const defaultRetryAfter = time.Second
 // rateBoundWindow is how long an upper bound of the server's refill rate is trusted: a bound
 // is valid while the tenant's limits stay the same, and a tenant can be moved to a bigger plan.
 const rateBoundWindow = 5 * time.Minute
-
-// minPaceDivisor bounds how far 429s can slow the client: to the configured rate ÷ this.
-const minPaceDivisor = 64
 
 // serverBucket is what one answer said about the server's bucket.
 type serverBucket struct {
@@ -111,7 +113,16 @@ type pacer struct {
 }
 
 func newPacer(clk clock.Clock, limit rate.Limit, burst int) *pacer {
-	return &pacer{clk: clk, limiter: rate.NewLimiter(limit, burst), ceiling: limit, burst: burst, boundSince: clk.Now()}
+	return &pacer{clk: clk, limiter: rate.NewLimiter(limit, clientBurst(burst, burst)), ceiling: limit, burst: burst, boundSince: clk.Now()}
+}
+
+// clientBurst is the size of our bucket: the configured burst, and one token less than the
+// server's (see above). Until the server has said, it is taken to be the configured burst.
+func clientBurst(configured, server int) int {
+	if server > configured {
+		return configured
+	}
+	return max(1, server-1)
 }
 
 // take waits for the tenant's budget: first any server-requested pause, then a token of the
@@ -173,17 +184,14 @@ func (p *pacer) observe(h http.Header, status int) time.Duration {
 		// No client-side bucket: only a 429's pause applies.
 		return p.holdFor429(h, status, now)
 	}
-	if sb.limit > 0 && sb.limit < p.limiter.Burst() {
-		p.limiter.SetBurstAt(now, sb.limit)
+	if sb.limit > 0 {
+		if b := clientBurst(p.burst, sb.limit); b != p.limiter.Burst() {
+			p.limiter.SetBurstAt(now, b)
+		}
 	}
 	b, _ := sb.rateBound(now)
 	p.learnBound(b, now)
 	refused := status == http.StatusTooManyRequests
-	if refused {
-		// Our bucket ran ahead of the server's: the configured rate is above the tenant's, or
-		// another client spends the same budget. Either way, halve our pace for a while.
-		p.learnBound(max(float64(p.limiter.Limit())/2, float64(p.ceiling)/minPaceDivisor), now)
-	}
 	if sb.remaining >= 0 || refused {
 		p.drainTo(float64(max(sb.remaining, 0)), refused, now)
 	}

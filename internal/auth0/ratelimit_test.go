@@ -152,14 +152,15 @@ func TestEmptyServerBucketWaitsOneTokenNotUntilReset(t *testing.T) {
 			f.addUser("auth0|1", userBody("auth0|1"))
 			f.addUser("auth0|2", userBody("auth0|2"))
 			f.apiHook = func(w http.ResponseWriter, _ *http.Request) bool {
-				w.Header().Set("X-Ratelimit-Limit", "2")
+				w.Header().Set("X-Ratelimit-Limit", "3")
 				w.Header().Set("X-Ratelimit-Remaining", tc.remaining)
 				// Full again in 2 s, as Auth0 says after a burst.
 				w.Header().Set("X-Ratelimit-Reset", fmt.Sprint(fakeStart.Add(2*time.Second).Unix()))
 				return false
 			}
 			fc := clocktesting.NewFakeClock(fakeStart)
-			c := f.client(t, func(cfg *Config) { cfg.Clock = fc; cfg.RequestsPerSecond = 2; cfg.Burst = 2 })
+			// Our bucket keeps a spare token below the server's 3: two to spend.
+			c := f.client(t, func(cfg *Config) { cfg.Clock = fc; cfg.RequestsPerSecond = 2; cfg.Burst = 3 })
 			if _, err := c.GetUser(testContext(t), "auth0|1"); err != nil {
 				t.Fatal(err)
 			}
@@ -208,7 +209,8 @@ func TestClientSideLimiterSpacesRequests(t *testing.T) {
 		wantWaits int
 	}{
 		"burst 1 at 1 rps": {rps: 1, burst: 1, calls: 4, wantWaits: 3},
-		"burst 2 at 2 rps": {rps: 2, burst: 2, calls: 4, wantWaits: 2},
+		// Until the server says its bucket is bigger, ours keeps a spare token.
+		"burst 2 at 2 rps": {rps: 2, burst: 2, calls: 4, wantWaits: 3},
 		"burst covers all": {rps: 1, burst: 5, calls: 4, wantWaits: 0},
 	}
 	for name, tc := range tests {
