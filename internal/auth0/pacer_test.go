@@ -188,7 +188,7 @@ func TestPacerFollowsTheServersBucket(t *testing.T) {
 			if got := p.limiter.Burst(); got != tc.wantBurst {
 				t.Errorf("burst = %d, want %d", got, tc.wantBurst)
 			}
-			if got := p.holdRemaining(); got != tc.wantHold && !(got < 0 && tc.wantHold == 0) {
+			if got := max(0, p.holdRemaining()); got != tc.wantHold {
 				t.Errorf("hold = %v, want %v", got, tc.wantHold)
 			}
 		})

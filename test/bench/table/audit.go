@@ -132,9 +132,3 @@ func (c requestCounts) String() string {
 	}
 	return strings.Join(parts, ", ")
 }
-
-func (c requestCounts) add(o requestCounts) {
-	for k, v := range o {
-		c[k] += v
-	}
-}

@@ -3,7 +3,9 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestAuditLogCountsTheManagersRequests(t *testing.T) {
@@ -62,5 +64,29 @@ func TestProcReadsThisProcess(t *testing.T) {
 	}
 	if _, err := procCPU(os.Getpid()); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestTablePrintsOneRowPerWorkloadAndTheSteadyState(t *testing.T) {
+	results := []*result{
+		{w: workload{bindings: 1000, users: 100, rate: 2}, ready: 1000, elapsed: 50 * time.Second, auth0Reqs: 100,
+			reqs: requestCounts{"patch secrets 201": 2000, "patch idptokenbindings/status 200": 1000}},
+		{w: workload{bindings: 10, users: 1, rate: 50, tenantRate: 50}, failures: []string{"no binding became Ready"}},
+		{w: workload{bindings: 1000, users: 100, rate: 50, tenantRate: 50, steady: time.Minute}, ready: 1000, elapsed: 20 * time.Second,
+			steady: &steadyResult{window: 30 * time.Second, auth0Reqs: 3}},
+	}
+	var out strings.Builder
+	if err := printTable(&out, "small", results); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, want := range []string{
+		"| 1,000 bindings / 100 users, Auth0 at 2 req/s | 50.0 s | ≤ 57.0 s (met) | 100 (1.00) | 0 | 3.00 (Secret 2.00, status 1.00, other 0.00) |",
+		"| 10 bindings / 1 users, Auth0 at 50 req/s | FAILED: no binding became Ready |",
+		"| steady state after 1,000 bindings / 100 users, Auth0 at 50 req/s, 30s window, no refresh due | 0 not Ready | 0 Auth0 requests | 6.0 per minute |",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the table lacks %q:\n%s", want, text)
+		}
 	}
 }

@@ -145,7 +145,9 @@ func run() int {
 			break
 		}
 	}
-	printTable(os.Stdout, scale, results)
+	if err := printTable(os.Stdout, scale, results); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: printing the table:", err)
+	}
 	if failed {
 		return 1
 	}

@@ -10,19 +10,21 @@ import (
 // defaultTenantRate is spec.rateLimit.requestsPerSecond's default (Auth0's free tier).
 const defaultTenantRate = 2
 
-func printTable(out io.Writer, scale string, results []*result) {
-	fmt.Fprintf(out, "\nidptoken-operator, bin/manager as its own process (BENCH_SCALE=%s)\n\n", scale)
-	fmt.Fprintln(out, "| workload | all Ready in | target | Auth0 requests (÷ users) | 429s | API-server writes per binding | Secret GETs per binding | create→Ready p50 / p99 | manager peak RSS | manager CPU | kube-apiserver CPU / peak RSS |")
-	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|---|---|---|")
+func printTable(out io.Writer, scale string, results []*result) error {
+	var b strings.Builder
+	p := func(format string, args ...any) { _, _ = fmt.Fprintf(&b, format, args...) }
+	p("\nidptoken-operator, bin/manager as its own process (BENCH_SCALE=%s)\n\n", scale)
+	p("| workload | all Ready in | target | Auth0 requests (÷ users) | 429s | API-server writes per binding | Secret GETs per binding | create→Ready p50 / p99 | manager peak RSS | manager CPU | kube-apiserver CPU / peak RSS |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		w := r.w
 		if len(r.failures) > 0 && r.ready == 0 {
-			fmt.Fprintf(out, "| %s | FAILED: %s | | | | | | | | | |\n", w, strings.Join(r.failures, "; "))
+			p("| %s | FAILED: %s | | | | | | | | | |\n", w, strings.Join(r.failures, "; "))
 			continue
 		}
 		n := float64(w.bindings)
 		sw, st, other := r.reqs.writes(isSecret), r.reqs.writes(isStatus), r.reqs.writes(isOther)
-		fmt.Fprintf(out, "| %s | %s | %s | %d (%.2f) | %d | %.2f (Secret %.2f, status %.2f, other %.2f) | %.2f | %s / %s | %.0f MiB | %.1f s (%.1f ms per binding) | %.1f s / %.0f MiB |\n",
+		p("| %s | %s | %s | %d (%.2f) | %d | %.2f (Secret %.2f, status %.2f, other %.2f) | %.2f | %s / %s | %.0f MiB | %.1f s (%.1f ms per binding) | %.1f s / %.0f MiB |\n",
 			w, secs(r.elapsed), target(r), r.auth0Reqs, float64(r.auth0Reqs)/float64(w.users), r.rateLimited,
 			float64(sw+st+other)/n, float64(sw)/n, float64(st)/n, float64(other)/n,
 			float64(r.reqs.count("get", "secrets"))/n,
@@ -32,33 +34,35 @@ func printTable(out io.Writer, scale string, results []*result) {
 		if s := r.steady; s != nil {
 			perMin := func(v float64) float64 { return v * float64(time.Minute) / float64(s.window) }
 			writes := float64(s.reqs.writes(func(string) bool { return true }))
-			fmt.Fprintf(out, "| steady state after %s, %s window, no refresh due | %d not Ready | 0 Auth0 requests | %.1f per minute | %d | %.1f per minute in all | %.1f per minute | | | %.2f s per minute | |\n",
+			p("| steady state after %s, %s window, no refresh due | %d not Ready | 0 Auth0 requests | %.1f per minute | %d | %.1f per minute in all | %.1f per minute | | | %.2f s per minute | |\n",
 				r.w, s.window, s.notReady, perMin(float64(s.auth0Reqs)), s.rateLimited, perMin(writes),
 				perMin(float64(s.reqs.count("get", "secrets"))), perMin(s.mgrCPU))
 		}
 	}
-	fmt.Fprintln(out)
+	p("\n")
 	for _, r := range results {
-		fmt.Fprintf(out, "%s:\n", r.w)
+		p("%s:\n", r.w)
 		for _, f := range r.failures {
-			fmt.Fprintf(out, "  FAILED: %s\n", f)
+			p("  FAILED: %s\n", f)
 		}
 		if r.ready == 0 {
 			continue
 		}
-		fmt.Fprintf(out, "  creating the bindings took %s; API-server write floor (%d Secret creates + %d updates, 4 workers): %s; M2M tokens issued: %d; bindings ever seen with failedAttempts > 0: %d\n",
+		p("  creating the bindings took %s; API-server write floor (%d Secret creates + %d updates, 4 workers): %s; M2M tokens issued: %d; bindings ever seen with failedAttempts > 0: %d\n",
 			secs(r.createTook), r.w.bindings, r.w.bindings, secs(r.floor), r.m2mTokens, r.failedBindings)
 		if r.auth0Span > 0 {
 			rate := effectiveRate(r.w)
-			fmt.Fprintf(out, "  Auth0: first request %s after the first create; the %d requests spanned %s (a full bucket of %d refilling at %d/s allows that many in %s)\n",
+			p("  Auth0: first request %s after the first create; the %d requests spanned %s (a full bucket of %d refilling at %d/s allows that many in %s)\n",
 				secs(r.auth0First), r.auth0Reqs, secs(r.auth0Span), rate, rate,
 				secs(time.Duration(float64(max(0, r.auth0Reqs-rate))/float64(rate)*float64(time.Second))))
 		}
-		fmt.Fprintf(out, "  the manager's API-server requests during the sync (verb resource code: count): %s\n", r.reqs)
+		p("  the manager's API-server requests during the sync (verb resource code: count): %s\n", r.reqs)
 		if r.steady != nil {
-			fmt.Fprintf(out, "  … during the steady-state window: %s\n", r.steady.reqs)
+			p("  … during the steady-state window: %s\n", r.steady.reqs)
 		}
 	}
+	_, err := io.WriteString(out, b.String())
+	return err
 }
 
 // target is the DESIGN's: 1.1 × max(users ÷ the tenant's rate, the API server's write floor) + 2 s.
