@@ -19,7 +19,8 @@
 // BENCH_SCALE=small (default; about 5 minutes) or full (the table of issue 11; about 20
 // minutes), BENCH_RESET=full (default: x-ratelimit-reset is when the bucket is full again, as
 // Auth0 documents) or next (the next token), BENCH_MANAGER_ARGS (extra flags, space-separated),
-// BENCH_DIR (logs, kubeconfig and audit log; default a temporary directory, kept on failure).
+// BENCH_ROWS (a comma list of the rows to run, e.g. 4), BENCH_DIR (logs, kubeconfig and audit
+// log; default a temporary directory, kept on failure).
 // The manager inherits the environment, so GOMEMLIMIT or GOGC set for `make bench` apply to it.
 //
 // It exits non-zero only on a correctness failure (a binding never Ready, a Secret without a
@@ -33,6 +34,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -97,6 +99,18 @@ func run() int {
 	default:
 		fmt.Fprintln(os.Stderr, "bench: BENCH_RESET must be full or next")
 		return 2
+	}
+	if only := os.Getenv("BENCH_ROWS"); only != "" {
+		var picked []workload
+		for f := range strings.SplitSeq(only, ",") {
+			i, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || i < 1 || i > len(rows) {
+				fmt.Fprintf(os.Stderr, "bench: BENCH_ROWS must list rows 1 to %d, like 1,3\n", len(rows))
+				return 2
+			}
+			picked = append(picked, rows[i-1])
+		}
+		rows = picked
 	}
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
