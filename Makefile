@@ -65,8 +65,17 @@ lint-fix: $(GOLANGCI_LINT) ## Run golangci-lint and apply its fixes.
 test: manifests generate vet envtest-assets $(KUSTOMIZE) ## Run all tests (unit, envtest integration, kustomize overlays, demo smoke test).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... $(GO_TEST_FLAGS)
 
+# BENCH_SCALE=small (default, a few minutes) or full (the workloads of the README's
+# Performance table, about half an hour). See test/bench/table for the other BENCH_* settings.
+BENCH_SCALE ?= small
+
 .PHONY: bench
-bench: envtest-assets ## Run the benchmarks and print their figures.
+bench: envtest-assets ## Measure bin/manager as its own process against a local control plane and the simulated Auth0; print one table.
+	go build -o bin/manager ./cmd
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" BENCH_SCALE="$(BENCH_SCALE)" BENCH_MANAGER="$(CURDIR)/bin/manager" go run ./test/bench/table
+
+.PHONY: bench-inprocess
+bench-inprocess: envtest-assets ## Run the Go benchmarks (the manager inside the test process) and print their figures.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test -run='^$$' -bench=. -benchtime=1x ./...
 
 .PHONY: check-generated

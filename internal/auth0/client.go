@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,7 +21,6 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/sync/singleflight"
-	"golang.org/x/time/rate"
 )
 
 // errLimiterBurst cannot happen with a validated Config (Burst >= 1); it
@@ -51,13 +49,10 @@ type Client struct {
 	cfg     Config
 	baseURL string
 	http    *http.Client
-	limiter *rate.Limiter
+	pace    *pacer
 	tokens  *tokenCache
 	flights singleflight.Group
 	stats   counters
-
-	holdMu sync.Mutex
-	hold   time.Time // no request is sent before this (server rate limit)
 
 	// flightWaiters counts callers attached to an in-flight request; tests
 	// use it to know every caller has joined before releasing the server.
@@ -79,7 +74,7 @@ func NewClient(cfg Config) (*Client, error) {
 		cfg:     cfg,
 		baseURL: "https://" + cfg.Domain,
 		http:    hc,
-		limiter: rate.NewLimiter(cfg.limit(), cfg.Burst),
+		pace:    newPacer(cfg.Clock, cfg.limit(), cfg.Burst),
 	}
 	cc := &clientcredentials.Config{
 		ClientID:       cfg.ClientID,
@@ -287,20 +282,22 @@ func wrapCtx(method, path string, err error) error {
 	return err
 }
 
-// send performs one logical read: wait for server holds and the client-side
-// limiter, send, and resend after a 429 while attempts and MaxRateLimitWait
-// allow. 5xx are returned as they are; the controller decides on backoff.
+// send performs one logical read: wait for the tenant's budget (pacer), send,
+// and resend after a 429 while attempts and MaxRateLimitWait allow. 5xx are returned as they are; the controller decides on backoff.
 func (c *Client) send(ctx context.Context, req request) ([]byte, error) {
 	var waited time.Duration
 	var last *APIError
 	for attempt := 1; ; attempt++ {
-		if err := c.awaitHold(ctx, req, &waited, last); err != nil {
+		// The M2M token first: a token of the budget is spent the moment it is taken, so
+		// nothing slow may come between taking it and sending.
+		tok, gen, err := c.tokens.token(ctx)
+		if err != nil {
 			return nil, err
 		}
-		if err := c.awaitLimiter(ctx); err != nil {
+		if err := c.pace.take(ctx, req, c.cfg.MaxRateLimitWait, &waited, last); err != nil {
 			return nil, err
 		}
-		body, err := c.attempt(ctx, req)
+		body, err := c.attempt(ctx, req, tok, gen)
 		if err == nil {
 			return body, nil
 		}
@@ -312,14 +309,12 @@ func (c *Client) send(ctx context.Context, req request) ([]byte, error) {
 	}
 }
 
-// attempt sends the request once with the shared M2M token.
-func (c *Client) attempt(ctx context.Context, req request) ([]byte, error) {
-	tok, gen, err := c.tokens.token(ctx)
-	if err != nil {
-		return nil, err
-	}
+// attempt sends the request once with the shared M2M token. It holds a token
+// of the pacer, and reports the answer (or its absence) back to it.
+func (c *Client) attempt(ctx context.Context, req request, tok *oauth2.Token, gen uint64) ([]byte, error) {
 	httpReq, err := http.NewRequestWithContext(ctx, req.method, req.url(c.baseURL), nil)
 	if err != nil {
+		c.pace.abandon()
 		return nil, req.badRequest(err)
 	}
 	tok.SetAuthHeader(httpReq)
@@ -329,13 +324,14 @@ func (c *Client) attempt(ctx context.Context, req request) ([]byte, error) {
 	c.stats.apiRequests.Add(1)
 	resp, err := c.http.Do(httpReq)
 	if err != nil {
+		c.pace.abandon()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, req.networkError(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	c.observeRateLimit(resp.Header)
+	wait := c.pace.observe(resp.Header, resp.StatusCode)
 
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
@@ -345,8 +341,6 @@ func (c *Client) attempt(ctx context.Context, req request) ([]byte, error) {
 		c.tokens.invalidate(gen)
 	case http.StatusTooManyRequests:
 		c.stats.rateLimited.Add(1)
-		wait := retryAfter(resp.Header, c.cfg.Clock.Now())
-		c.holdUntil(c.cfg.Clock.Now().Add(wait))
 		body, _ := readLimited(resp.Body, c.cfg.MaxResponseBytes)
 		apiErr := newStatusError(req.method, req.display, resp.StatusCode, body)
 		apiErr.RetryAfter = wait

@@ -136,15 +136,15 @@ func TestRateLimitGivesUp(t *testing.T) {
 	}
 }
 
-func TestExhaustedBucketHoldsNextRequest(t *testing.T) {
+func TestEmptyServerBucketWaitsOneTokenNotUntilReset(t *testing.T) {
 	tests := map[string]struct {
 		remaining string
-		resetIn   time.Duration
-		wantHold  bool
+		// wantWait is how long the second request waits: one token at 2/s when the server
+		// says its bucket is empty (whatever the reset says), nothing when it has tokens.
+		wantWait time.Duration
 	}{
-		"remaining 0, reset ahead":  {remaining: "0", resetIn: 5 * time.Second, wantHold: true},
-		"remaining 0, reset passed": {remaining: "0", resetIn: -5 * time.Second},
-		"remaining 1":               {remaining: "1", resetIn: 5 * time.Second},
+		"server empty":      {remaining: "0", wantWait: 500 * time.Millisecond},
+		"server has tokens": {remaining: "1"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -152,47 +152,27 @@ func TestExhaustedBucketHoldsNextRequest(t *testing.T) {
 			f.addUser("auth0|1", userBody("auth0|1"))
 			f.addUser("auth0|2", userBody("auth0|2"))
 			f.apiHook = func(w http.ResponseWriter, _ *http.Request) bool {
+				w.Header().Set("X-Ratelimit-Limit", "3")
 				w.Header().Set("X-Ratelimit-Remaining", tc.remaining)
-				w.Header().Set("X-Ratelimit-Reset", fmt.Sprint(fakeStart.Add(tc.resetIn).Unix()))
+				// Full again in 2 s, as Auth0 says after a burst.
+				w.Header().Set("X-Ratelimit-Reset", fmt.Sprint(fakeStart.Add(2*time.Second).Unix()))
 				return false
 			}
 			fc := clocktesting.NewFakeClock(fakeStart)
-			c := f.client(t, func(cfg *Config) { cfg.Clock = fc })
-			ctx := testContext(t)
-			if _, err := c.GetUser(ctx, "auth0|1"); err != nil {
+			// Our bucket keeps a spare token below the server's 3: two to spend.
+			c := f.client(t, func(cfg *Config) { cfg.Clock = fc; cfg.RequestsPerSecond = 2; cfg.Burst = 3 })
+			if _, err := c.GetUser(testContext(t), "auth0|1"); err != nil {
 				t.Fatal(err)
 			}
-
-			done := make(chan error, 1)
-			go func() {
-				_, err := c.GetUser(ctx, "auth0|2")
-				done <- err
-			}()
-			if !tc.wantHold {
-				if err := <-done; err != nil {
-					t.Fatal(err)
-				}
-				if fc.HasWaiters() {
-					t.Error("a request waited although the bucket was not empty")
-				}
-				return
-			}
-			eventually(t, "the second request to wait", fc.HasWaiters)
-			if n := c.Stats().APIRequests; n != 1 {
-				t.Fatalf("APIRequests = %d while held, want 1", n)
-			}
-			fc.Step(tc.resetIn - time.Millisecond)
-			select {
-			case err := <-done:
-				t.Fatalf("request went out before the reset (err=%v)", err)
-			default:
-			}
-			fc.Step(time.Millisecond)
-			if err := <-done; err != nil {
+			steps, err := runStepping(t, fc, 10*time.Millisecond, func() error {
+				_, err := c.GetUser(testContext(t), "auth0|2")
+				return err
+			})
+			if err != nil {
 				t.Fatal(err)
 			}
-			if n := c.Stats().APIRequests; n != 2 {
-				t.Errorf("APIRequests = %d, want 2", n)
+			if got := time.Duration(steps) * 10 * time.Millisecond; got != tc.wantWait {
+				t.Errorf("the second request waited %v, want %v", got, tc.wantWait)
 			}
 		})
 	}
@@ -202,7 +182,7 @@ func TestHoldIsCancelledWithContext(t *testing.T) {
 	f := newFakeAuth0(t)
 	fc := clocktesting.NewFakeClock(fakeStart)
 	c := f.client(t, func(cfg *Config) { cfg.Clock = fc })
-	c.holdUntil(fakeStart.Add(10 * time.Second))
+	c.pace.hold = fakeStart.Add(10 * time.Second)
 
 	ctx, cancel := context.WithCancel(testContext(t))
 	done := make(chan error, 1)
@@ -229,7 +209,8 @@ func TestClientSideLimiterSpacesRequests(t *testing.T) {
 		wantWaits int
 	}{
 		"burst 1 at 1 rps": {rps: 1, burst: 1, calls: 4, wantWaits: 3},
-		"burst 2 at 2 rps": {rps: 2, burst: 2, calls: 4, wantWaits: 2},
+		// Until the server says its bucket is bigger, ours keeps a spare token.
+		"burst 2 at 2 rps": {rps: 2, burst: 2, calls: 4, wantWaits: 3},
 		"burst covers all": {rps: 1, burst: 5, calls: 4, wantWaits: 0},
 	}
 	for name, tc := range tests {

@@ -17,6 +17,7 @@ limitations under the License.
 package auth0sim
 
 import (
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -44,7 +45,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	limit, remaining, reset, allowed := s.takeRateLimit(now)
 	setRateLimitHeaders(w, limit, remaining, reset)
 	if !allowed {
-		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(reset.Sub(now)), 10))
+		w.Header().Set("Retry-After", strconv.FormatInt(s.retryAfterToken(), 10))
 		writeAPIError(w, http.StatusTooManyRequests, "Global limit has been reached", "too_many_requests")
 		return
 	}
@@ -77,27 +78,52 @@ func setRateLimitHeaders(w http.ResponseWriter, limit, remaining int, reset time
 	h.Set("x-ratelimit-reset", strconv.FormatInt(reset.Unix(), 10))
 }
 
-// takeRateLimit accounts one Management API request in the fixed one-second
-// window of Clock containing now. It returns the header values and whether
-// the request is allowed.
+// takeRateLimit takes one token of the Management API bucket, which refills
+// at RateLimitPerSecond up to RateLimitBurst. It returns the header values
+// (the limit is the bucket's size, remaining its whole tokens after this
+// request, reset per RateLimitReset) and whether the request is allowed.
 func (s *Server) takeRateLimit(now time.Time) (limit, remaining int, reset time.Time, allowed bool) {
+	if s.opts.RateLimitPerSecond == 0 {
+		return UnlimitedRateLimit, UnlimitedRateLimit - 1, ceilSecond(now), true
+	}
+	rate, size := float64(s.opts.RateLimitPerSecond), float64(s.opts.RateLimitBurst)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	window := now.Unix()
-	if window != s.rlWindow {
-		s.rlWindow, s.rlCount = window, 0
+	level := size
+	if !s.rlLast.IsZero() {
+		level = min(size, s.rlTokens+rate*max(0, now.Sub(s.rlLast).Seconds()))
 	}
-	reset = time.Unix(window+1, 0)
-	limit = s.opts.RateLimitPerSecond
-	enforce := limit > 0
-	if !enforce {
-		limit = UnlimitedRateLimit
+	allowed = level >= 1
+	if allowed {
+		level--
 	}
-	if enforce && s.rlCount >= limit {
-		return limit, 0, reset, false
+	s.rlTokens, s.rlLast = level, now
+	var wait float64 // seconds until the reset
+	switch {
+	case s.opts.RateLimitReset == ResetNextToken && level < size:
+		wait = (math.Floor(level) + 1 - level) / rate
+	case s.opts.RateLimitReset == ResetWhenFull:
+		wait = (size - level) / rate
 	}
-	s.rlCount++
-	return limit, max(0, limit-s.rlCount), reset, true
+	reset = ceilSecond(now.Add(time.Duration(wait * float64(time.Second))))
+	return s.opts.RateLimitBurst, int(level), reset, allowed
+}
+
+// ceilSecond rounds t up to a whole second.
+func ceilSecond(t time.Time) time.Time {
+	if tr := t.Truncate(time.Second); !tr.Equal(t) {
+		return tr.Add(time.Second)
+	}
+	return t
+}
+
+// retryAfterToken is the Retry-After of a 429: whole seconds until the bucket
+// holds a token again, at least 1.
+func (s *Server) retryAfterToken() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	need := (1 - s.rlTokens) / float64(s.opts.RateLimitPerSecond)
+	return retryAfterSeconds(time.Duration(need * float64(time.Second)))
 }
 
 // authenticate checks the bearer token and returns its scopes. On failure it

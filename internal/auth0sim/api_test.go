@@ -252,58 +252,97 @@ func TestConnections(t *testing.T) {
 	}
 }
 
-func TestRateLimit(t *testing.T) {
-	s, clk := newSim(t, auth0sim.Options{RateLimitPerSecond: 2})
-	c := clientFor(t, s)
-	seedUsers(s)
-	tok := m2mToken(t, s, c, "read:users")
-	u := s.URL() + "/api/v2/users/google-oauth2%7C123"
-	reset := strconv.FormatInt(t0.Unix()+1, 10)
-
-	steps := []struct {
-		status    int
-		remaining string
-		reset     string
+func TestRateLimitIsATokenBucket(t *testing.T) {
+	// at is x-ratelimit-reset for a reset due d after t0 (which is not a whole second): rounded up.
+	at := func(d time.Duration) string { return strconv.FormatInt(t0.Add(d).Add(time.Second-1).Unix(), 10) }
+	type step struct {
+		wait       time.Duration // clock step before the request
+		status     int
+		remaining  string
+		reset      string
+		retryAfter string // on a 429
+	}
+	tests := map[string]struct {
+		opts  auth0sim.Options
+		limit string
+		steps []step
 	}{
-		{200, "1", reset},
-		{200, "0", reset},
-		{429, "0", reset},
-		{429, "0", reset},
+		"2/s, burst 2, reset when full": {
+			opts:  auth0sim.Options{RateLimitPerSecond: 2},
+			limit: "2",
+			steps: []step{
+				{status: 200, remaining: "1", reset: at(500 * time.Millisecond)},
+				{status: 200, remaining: "0", reset: at(time.Second)},
+				{status: 429, remaining: "0", reset: at(time.Second), retryAfter: "1"},
+				{status: 429, remaining: "0", reset: at(time.Second), retryAfter: "1"},
+				// 0.75 s later the bucket holds 1.5 tokens: one request, half a token left,
+				// full again 0.75 s later.
+				{wait: 750 * time.Millisecond, status: 200, remaining: "0", reset: at(1500 * time.Millisecond)},
+				{status: 429, remaining: "0", reset: at(1500 * time.Millisecond), retryAfter: "1"},
+			},
+		},
+		"2/s, burst 2, reset at the next token": {
+			opts:  auth0sim.Options{RateLimitPerSecond: 2, RateLimitReset: auth0sim.ResetNextToken},
+			limit: "2",
+			steps: []step{
+				{status: 200, remaining: "1", reset: at(500 * time.Millisecond)},
+				{status: 200, remaining: "0", reset: at(500 * time.Millisecond)},
+				{status: 429, remaining: "0", reset: at(500 * time.Millisecond), retryAfter: "1"},
+				// Half a token left; the next one arrives 0.25 s later.
+				{wait: 750 * time.Millisecond, status: 200, remaining: "0", reset: at(time.Second)},
+			},
+		},
+		"1/s, burst 5, reset when full": {
+			opts:  auth0sim.Options{RateLimitPerSecond: 1, RateLimitBurst: 5},
+			limit: "5",
+			steps: []step{
+				{status: 200, remaining: "4", reset: at(time.Second)},
+				{status: 200, remaining: "3", reset: at(2 * time.Second)},
+				{status: 200, remaining: "2", reset: at(3 * time.Second)},
+				{status: 200, remaining: "1", reset: at(4 * time.Second)},
+				{status: 200, remaining: "0", reset: at(5 * time.Second)},
+				{status: 429, remaining: "0", reset: at(5 * time.Second), retryAfter: "1"},
+				{wait: 2 * time.Second, status: 200, remaining: "1", reset: at(6 * time.Second)},
+			},
+		},
 	}
-	for i, st := range steps {
-		r := get(t, c, u, tok)
-		if r.status != st.status {
-			t.Fatalf("request %d: status %d, want %d", i+1, r.status, st.status)
-		}
-		if got := r.header.Get("X-RateLimit-Limit"); got != "2" {
-			t.Errorf("request %d: x-ratelimit-limit = %q, want 2", i+1, got)
-		}
-		if got := r.header.Get("X-RateLimit-Remaining"); got != st.remaining {
-			t.Errorf("request %d: x-ratelimit-remaining = %q, want %s", i+1, got, st.remaining)
-		}
-		if got := r.header.Get("X-RateLimit-Reset"); got != st.reset {
-			t.Errorf("request %d: x-ratelimit-reset = %q, want %s", i+1, got, st.reset)
-		}
-		if st.status == 429 {
-			assertJSON(t, r.body, `{"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}`)
-			if got := r.header.Get("Retry-After"); got != "1" {
-				t.Errorf("Retry-After = %q, want 1", got)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s, clk := newSim(t, tc.opts)
+			c := clientFor(t, s)
+			seedUsers(s)
+			tok := m2mToken(t, s, c, "read:users")
+			u := s.URL() + "/api/v2/users/google-oauth2%7C123"
+			want429 := 0
+			for i, st := range tc.steps {
+				clk.Step(st.wait)
+				r := get(t, c, u, tok)
+				if r.status != st.status {
+					t.Fatalf("request %d: status %d, want %d", i+1, r.status, st.status)
+				}
+				if got := r.header.Get("X-RateLimit-Limit"); got != tc.limit {
+					t.Errorf("request %d: x-ratelimit-limit = %q, want %s", i+1, got, tc.limit)
+				}
+				if got := r.header.Get("X-RateLimit-Remaining"); got != st.remaining {
+					t.Errorf("request %d: x-ratelimit-remaining = %q, want %s", i+1, got, st.remaining)
+				}
+				if got := r.header.Get("X-RateLimit-Reset"); got != st.reset {
+					t.Errorf("request %d: x-ratelimit-reset = %q, want %s", i+1, got, st.reset)
+				}
+				if st.status == 429 {
+					want429++
+					assertJSON(t, r.body, `{"statusCode":429,"error":"Too Many Requests","message":"Global limit has been reached","errorCode":"too_many_requests"}`)
+					if got := r.header.Get("Retry-After"); got != st.retryAfter {
+						t.Errorf("request %d: Retry-After = %q, want %s", i+1, got, st.retryAfter)
+					}
+				}
 			}
-		}
-	}
-
-	// The token endpoint is not part of the Management API limit.
-	_ = m2mToken(t, s, c, "read:users", "read:connections")
-
-	clk.Step(750 * time.Millisecond) // next window
-	r := get(t, c, u, tok)
-	if r.status != http.StatusOK || r.header.Get("X-RateLimit-Remaining") != "1" || r.header.Get("X-RateLimit-Reset") != strconv.FormatInt(t0.Unix()+2, 10) {
-		t.Errorf("next window: status %d, remaining %q, reset %q", r.status, r.header.Get("X-RateLimit-Remaining"), r.header.Get("X-RateLimit-Reset"))
-	}
-
-	st := s.Stats()
-	if st.RateLimited != 2 || st.APIRequests != 5 {
-		t.Errorf("Stats RateLimited=%d APIRequests=%d, want 2 and 5", st.RateLimited, st.APIRequests)
+			// The token endpoint is not part of the Management API limit.
+			_ = m2mToken(t, s, c, "read:users", "read:connections")
+			if st := s.Stats(); st.RateLimited != want429 || st.APIRequests != len(tc.steps) {
+				t.Errorf("Stats RateLimited=%d APIRequests=%d, want %d and %d", st.RateLimited, st.APIRequests, want429, len(tc.steps))
+			}
+		})
 	}
 }
 

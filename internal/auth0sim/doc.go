@@ -38,8 +38,11 @@ limitations under the License.
 //     each IdP registered with AddIdP (see RotationMode).
 //
 // Every /api/v2 response carries x-ratelimit-limit, x-ratelimit-remaining and
-// x-ratelimit-reset headers; past Options.RateLimitPerSecond requests in one
-// clock second the server answers 429 with Retry-After.
+// x-ratelimit-reset headers from a token bucket of Options.RateLimitBurst
+// tokens that refills at Options.RateLimitPerSecond, as Auth0 meters its
+// Management API; when it is empty the server answers 429 with Auth0's error
+// body and Retry-After. Options.RateLimitReset selects the reading of
+// x-ratelimit-reset: the bucket full again (Auth0's) or its next token.
 //
 // # Token lifecycle
 //
@@ -83,7 +86,7 @@ limitations under the License.
 // # Time
 //
 // All expiry decisions (M2M tokens, IdP access tokens, admin token expiry
-// times, expires_in values, last_login) and the rate-limit windows use
+// times, expires_in values, last_login) and the rate-limit bucket use
 // Options.Clock, so tests can drive them with a fake clock. Wall-clock time
 // is used only for the validity window of the TLS certificates (clients
 // verify those against their own clock) and for request durations in logs.

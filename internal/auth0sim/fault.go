@@ -158,7 +158,7 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f Fault, isA
 		return
 	}
 	if status == http.StatusTooManyRequests {
-		limit := s.opts.RateLimitPerSecond
+		limit := s.opts.RateLimitBurst
 		if limit == 0 {
 			limit = UnlimitedRateLimit
 		}

@@ -45,15 +45,16 @@ type Options struct {
 	// Addr is the TCP listen address. Default "127.0.0.1:0" (a free port).
 	Addr string
 	// Clock is used for every expiry decision and for the rate-limit
-	// windows. Default clock.RealClock{}.
+	// bucket's refill. Default clock.RealClock{}.
 	Clock clock.Clock
 	// M2MTokenLifetime is the lifetime of Management API (client
 	// credentials) tokens. Default 24h.
 	M2MTokenLifetime time.Duration
-	// RateLimitPerSecond is the server-side limit of the Management API
-	// (/api/v2/*) in requests per one-second window of Clock, as in Auth0.
-	// 0 means unlimited; the rate-limit headers are still sent then, with a
-	// nominal limit of UnlimitedRateLimit.
+	// RateLimitPerSecond is the refill rate of the Management API's (/api/v2/*)
+	// token bucket, in requests per second of Clock; Auth0 meters the
+	// Management API with a token bucket per tenant. 0 means unlimited; the
+	// rate-limit headers are still sent then, with a nominal limit of
+	// UnlimitedRateLimit.
 	RateLimitPerSecond int
 	// TokenVaultRefreshWindow is how long before its expiry Token Vault
 	// refreshes a vaulted IdP token at the IdP. 0 (the default) is Auth0's
@@ -64,11 +65,27 @@ type Options struct {
 	// Authentication API budget) per one-second window of Clock; past it the
 	// server answers 429 with Retry-After. 0 means unlimited.
 	TokenVaultRateLimitPerSecond int
+	// RateLimitBurst is the size of that bucket, reported as
+	// x-ratelimit-limit. The bucket starts full. Default RateLimitPerSecond.
+	RateLimitBurst int
+	// RateLimitReset selects what x-ratelimit-reset means. Default
+	// ResetWhenFull, as Auth0 documents it.
+	RateLimitReset ResetMode
 	// Logf, when set, receives one line per request (method, path, status,
 	// duration) and the HTTP server's own error messages. Token values are
 	// never passed to it. It is not called once Close has returned.
 	Logf func(format string, args ...any)
 }
+
+// ResetMode is a reading of x-ratelimit-reset (epoch seconds, rounded up).
+type ResetMode int
+
+const (
+	// ResetWhenFull: the time the bucket is full again (Auth0's documented meaning).
+	ResetWhenFull ResetMode = iota
+	// ResetNextToken: the time the bucket next gains a token (now, when full).
+	ResetNextToken
+)
 
 // UnlimitedRateLimit is the x-ratelimit-limit value reported when
 // Options.RateLimitPerSecond is 0. It is never enforced.
@@ -109,9 +126,9 @@ type Server struct {
 	accessTokens  map[string]*accessToken
 	refreshTokens map[string]*refreshToken
 	faults        map[string]*faultEntry
-	rlWindow      int64
-	rlCount       int
 	tv            tokenVaultState
+	rlTokens      float64   // the Management API bucket's level at rlLast
+	rlLast        time.Time // zero until the first request: the bucket starts full
 	stats         Stats
 }
 
@@ -127,8 +144,11 @@ func New(opts Options) (*Server, error) {
 	if opts.M2MTokenLifetime <= 0 {
 		opts.M2MTokenLifetime = defaultM2MTokenLifetime
 	}
-	if opts.RateLimitPerSecond < 0 {
-		return nil, fmt.Errorf("auth0sim: RateLimitPerSecond must not be negative, got %d", opts.RateLimitPerSecond)
+	if opts.RateLimitPerSecond < 0 || opts.RateLimitBurst < 0 {
+		return nil, fmt.Errorf("auth0sim: RateLimitPerSecond and RateLimitBurst must not be negative, got %d and %d", opts.RateLimitPerSecond, opts.RateLimitBurst)
+	}
+	if opts.RateLimitBurst == 0 {
+		opts.RateLimitBurst = opts.RateLimitPerSecond
 	}
 	if opts.TokenVaultRefreshWindow < 0 || opts.TokenVaultRateLimitPerSecond < 0 {
 		return nil, errors.New("auth0sim: TokenVaultRefreshWindow and TokenVaultRateLimitPerSecond must not be negative")

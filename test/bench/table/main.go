@@ -1,0 +1,389 @@
+// Command table is the benchmark a user can reproduce (`make bench`): it measures the built
+// manager binary from outside, as a cluster would see it, and prints one table.
+//
+// For each workload it starts a fresh kube-apiserver and etcd (envtest; the API server keeps
+// an audit log of the manager's requests), the simulated Auth0 tenant (internal/auth0sim, in
+// this process: a token bucket with Auth0's headers and 429s) and bin/manager as a child
+// process with its own kubeconfig. It creates the tenant and the bindings and follows them
+// with a watch until all are Ready, then reads:
+//   - Auth0 Management API requests and 429s, from the simulator;
+//   - the manager's API-server requests, from the audit log (writes per binding: Secret
+//     writes, binding status writes, other writes such as Events; uncached Secret GETs);
+//   - CPU (utime+stime of /proc/<pid>/stat) and peak RSS (VmHWM of /proc/<pid>/status) of the
+//     manager and of kube-apiserver;
+//   - create→Ready latency per binding (create returned → first seen Ready by the watch);
+//   - the API server's write floor: the same number of Secret creates and updates, made by 4
+//     workers (the manager's default --max-concurrent-reconciles) after the manager stopped.
+//
+// Environment: KUBEBUILDER_ASSETS (kube-apiserver, etcd), BENCH_MANAGER (default bin/manager),
+// BENCH_SCALE=small (default; about 5 minutes) or full (the table of issue 11; about 20
+// minutes), BENCH_RESET=full (default: x-ratelimit-reset is when the bucket is full again, as
+// Auth0 documents) or next (the next token), BENCH_MANAGER_ARGS (extra flags, space-separated),
+// BENCH_ROWS (a comma list of the rows to run, e.g. 4), BENCH_DIR (logs, kubeconfig and audit
+// log; default a temporary directory, kept on failure).
+// The manager inherits the environment, so GOMEMLIMIT or GOGC set for `make bench` apply to it.
+//
+// It exits non-zero only on a correctness failure (a binding never Ready, a Secret without a
+// valid token, the manager exiting), never on a timing.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/idptoken/idptoken-operator/internal/auth0sim"
+)
+
+// workload is one row of the table.
+type workload struct {
+	bindings, users int
+	rate            int           // the simulated tenant's Management API rate (and burst)
+	tenantRate      int           // spec.rateLimit of the Auth0Tenant; 0 leaves the default (2/s)
+	steady          time.Duration // a steady-state window after the sync; 0: none
+}
+
+func (w workload) String() string {
+	return fmt.Sprintf("%s bindings / %s users, Auth0 at %d req/s", thousands(w.bindings), thousands(w.users), w.rate)
+}
+
+var scales = map[string][]workload{
+	"small": {
+		{bindings: 200, users: 20, rate: 2},
+		{bindings: 200, users: 20, rate: 50, tenantRate: 50, steady: 30 * time.Second},
+		{bindings: 500, users: 50, rate: 50, tenantRate: 50},
+		{bindings: 1000, users: 100, rate: 50, tenantRate: 50},
+	},
+	"full": {
+		{bindings: 1000, users: 100, rate: 2},
+		{bindings: 1000, users: 100, rate: 50, tenantRate: 50, steady: time.Minute},
+		{bindings: 5000, users: 500, rate: 50, tenantRate: 50},
+		{bindings: 10000, users: 1000, rate: 50, tenantRate: 50},
+	},
+}
+
+// stallAfter: no binding became Ready for this long: the run failed.
+const stallAfter = 2 * time.Minute
+
+func main() {
+	ctrllog.SetLogger(logr.Discard()) // envtest's and the clients' logs; the manager logs to its file
+	os.Exit(run())
+}
+
+func run() int {
+	scale := envOr("BENCH_SCALE", "small")
+	rows, ok := scales[scale]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "bench: BENCH_SCALE must be small or full, not %q\n", scale)
+		return 2
+	}
+	reset := auth0sim.ResetWhenFull
+	switch envOr("BENCH_RESET", "full") {
+	case "full":
+	case "next":
+		reset = auth0sim.ResetNextToken
+	default:
+		fmt.Fprintln(os.Stderr, "bench: BENCH_RESET must be full or next")
+		return 2
+	}
+	if only := os.Getenv("BENCH_ROWS"); only != "" {
+		var picked []workload
+		for f := range strings.SplitSeq(only, ",") {
+			i, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || i < 1 || i > len(rows) {
+				fmt.Fprintf(os.Stderr, "bench: BENCH_ROWS must list rows 1 to %d, like 1,3\n", len(rows))
+				return 2
+			}
+			picked = append(picked, rows[i-1])
+		}
+		rows = picked
+	}
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		fmt.Fprintln(os.Stderr, "bench: KUBEBUILDER_ASSETS is unset (make bench sets it)")
+		return 2
+	}
+	manager, _ := filepath.Abs(envOr("BENCH_MANAGER", "bin/manager"))
+	if _, err := os.Stat(manager); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v (go build -o bin/manager ./cmd)\n", err)
+		return 2
+	}
+	repo, _ := os.Getwd()
+	dir := os.Getenv("BENCH_DIR")
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "idptoken-bench-"); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 2
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	progress("idptoken-operator benchmark, BENCH_SCALE=%s, x-ratelimit-reset = %s; manager %s; logs in %s",
+		scale, map[auth0sim.ResetMode]string{auth0sim.ResetWhenFull: "bucket full again", auth0sim.ResetNextToken: "next token"}[reset], manager, dir)
+
+	var results []*result
+	failed := false
+	for i, w := range rows {
+		rowDir := filepath.Join(dir, fmt.Sprintf("row%d", i+1))
+		if err := os.MkdirAll(rowDir, 0o700); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 2
+		}
+		progress("[%d/%d] %s", i+1, len(rows), w)
+		r := measure(ctx, w, clusterOptions{
+			assets: assets, repo: repo, manager: manager, dir: rowDir, rate: w.rate, reset: reset,
+			lifetime: time.Hour, managerArgs: strings.Fields(os.Getenv("BENCH_MANAGER_ARGS")),
+		})
+		results = append(results, r)
+		for _, f := range r.failures {
+			failed = true
+			fmt.Fprintf(os.Stderr, "bench: FAILED: %s: %s (logs: %s)\n", w, f, rowDir)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if err := printTable(os.Stdout, scale, results); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: printing the table:", err)
+	}
+	if failed {
+		return 1
+	}
+	if os.Getenv("BENCH_DIR") == "" {
+		_ = os.RemoveAll(dir)
+	}
+	return 0
+}
+
+// result is what one workload measured.
+type result struct {
+	w                      workload
+	failures               []string
+	ready                  int
+	elapsed, createTook    time.Duration
+	floor                  time.Duration
+	auth0Reqs, rateLimited int
+	auth0First, auth0Span  time.Duration // first Management API request after the first create; first to last
+	m2mTokens              int
+	reqs                   requestCounts // the manager's API-server requests during the sync
+	p50, p99               time.Duration
+	mgr, api               usage // deltas of CPU over the sync; peaks at the end
+	failedBindings         int
+	steady                 *steadyResult
+}
+
+type steadyResult struct {
+	window                 time.Duration
+	auth0Reqs, rateLimited int
+	reqs                   requestCounts
+	mgrCPU                 float64
+	notReady               int
+}
+
+func measure(ctx context.Context, w workload, o clusterOptions) *result {
+	r := &result{w: w}
+	fail := func(format string, args ...any) *result {
+		r.failures = append(r.failures, fmt.Sprintf(format, args...))
+		return r
+	}
+	c, err := startCluster(ctx, o)
+	if err != nil {
+		return fail("setting up: %v", err)
+	}
+	defer c.stop()
+	c.addUsers(0, w.users)
+	if err := c.createTenant(ctx, w.tenantRate); err != nil {
+		return fail("creating the tenant: %v", err)
+	}
+	if _, err := c.audit.read(); err != nil { // skip the manager's start-up
+		return fail("reading the audit log: %v", err)
+	}
+	sim0, mgr0, api0 := c.sim.Stats(), sample(c.mgr.Process.Pid), sample(c.apiserver)
+	c.apiSpan.take()
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	rw := c.watchReady(watchCtx)
+	var created sync.Map
+	start := time.Now()
+	createErr := make(chan error, 1)
+	go func() {
+		err := c.createBindings(ctx, 0, w.bindings, 0, w.users, &created)
+		r.createTook = time.Since(start)
+		createErr <- err
+	}()
+
+	lastReady, lastProgress, lastLog := -1, time.Now(), time.Now()
+	for {
+		ready, _ := rw.counts()
+		if ready == w.bindings {
+			break
+		}
+		if ready != lastReady {
+			lastReady, lastProgress = ready, time.Now()
+		}
+		if err := c.managerExited(); err != nil {
+			return fail("%v after %d of %d bindings were Ready", err, ready, w.bindings)
+		}
+		if time.Since(lastProgress) > stallAfter {
+			return fail("no binding became Ready for %s: %d of %d Ready", stallAfter, ready, w.bindings)
+		}
+		if ctx.Err() != nil {
+			return fail("interrupted")
+		}
+		if time.Since(lastLog) > 15*time.Second {
+			st := c.sim.Stats()
+			progress("  … %5.1fs: %d/%d Ready, %d Auth0 requests, %d × 429", time.Since(start).Seconds(), ready, w.bindings,
+				st.APIRequests-sim0.APIRequests, st.RateLimited-sim0.RateLimited)
+			lastLog = time.Now()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.elapsed = time.Since(start)
+	mgr1, api1 := sample(c.mgr.Process.Pid), sample(c.apiserver)
+	sim1 := c.sim.Stats()
+	if err := <-createErr; err != nil {
+		return fail("%v", err)
+	}
+	r.ready = w.bindings
+	r.auth0Reqs, r.rateLimited = sim1.APIRequests-sim0.APIRequests, sim1.RateLimited-sim0.RateLimited
+	r.m2mTokens = sim1.M2MTokensIssued
+	r.mgr = usage{cpu: mgr1.cpu - mgr0.cpu, peak: mgr1.peak, rss: mgr1.rss}
+	r.api = usage{cpu: api1.cpu - api0.cpu, peak: api1.peak, rss: api1.rss}
+	r.p50, r.p99 = latencies(&created, rw)
+	if first, last := c.apiSpan.take(); !first.IsZero() {
+		r.auth0First, r.auth0Span = first.Sub(start), last.Sub(first)
+	}
+	_, r.failedBindings = rw.counts()
+
+	time.Sleep(3 * time.Second) // the last writes of the sync reach the audit log
+	if r.reqs, err = c.audit.read(); err != nil {
+		return fail("reading the audit log: %v", err)
+	}
+	if bad, err := c.checkSecrets(ctx, 0, w.bindings); err != nil {
+		return fail("reading the Secrets: %v", err)
+	} else if bad > 0 {
+		fail("%d of %d target Secrets do not hold a valid access token", bad, w.bindings)
+	}
+
+	if w.steady > 0 {
+		r.steady = measureSteady(ctx, c, w, rw)
+		if r.steady.notReady > 0 {
+			fail("%d bindings were not Ready after the steady-state window", r.steady.notReady)
+		}
+	}
+	if err := c.managerExited(); err != nil {
+		return fail("%v", err)
+	}
+
+	c.stopManager()
+	progress("  all Ready in %.1fs; measuring the API server's write floor (%d Secret creates + %d updates, 4 workers)", r.elapsed.Seconds(), w.bindings, w.bindings)
+	if r.floor, err = writeFloor(ctx, c, w.bindings, 4); err != nil {
+		progress("  write floor: %v", err)
+	}
+	return r
+}
+
+func measureSteady(ctx context.Context, c *cluster, w workload, rw *readyWatch) *steadyResult {
+	progress("  steady state for %s", w.steady)
+	s0, m0 := c.sim.Stats(), sample(c.mgr.Process.Pid)
+	_, _ = c.audit.read()
+	select {
+	case <-ctx.Done():
+	case <-time.After(w.steady):
+	}
+	s1, m1 := c.sim.Stats(), sample(c.mgr.Process.Pid)
+	reqs, _ := c.audit.read()
+	st := &steadyResult{window: w.steady, auth0Reqs: s1.APIRequests - s0.APIRequests, rateLimited: s1.RateLimited - s0.RateLimited,
+		reqs: reqs, mgrCPU: m1.cpu - m0.cpu}
+	ready, _ := rw.counts()
+	st.notReady = w.bindings - ready
+	return st
+}
+
+// writeFloor times n Secret creates followed by n updates of them by the given number of
+// workers: two writes per binding, as the operator's floor of one Secret write and one
+// status write per binding.
+func writeFloor(ctx context.Context, c *cluster, n, workers int) (time.Duration, error) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "write-floor"}}
+	if err := c.k8s.Create(ctx, ns); err != nil {
+		return 0, err
+	}
+	secrets := make([]*corev1.Secret, n)
+	start := time.Now()
+	for _, update := range []bool{false, true} {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(workers)
+		for i := range n {
+			g.Go(func() error {
+				if update {
+					s := secrets[i]
+					s.Data["access_token"] = []byte(fmt.Sprintf("floor-%d-b", i))
+					return c.k8s.Update(gctx, s)
+				}
+				s := &corev1.Secret{
+					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("floor-%05d", i), Namespace: ns.Name},
+					Data:       map[string][]byte{"access_token": []byte(fmt.Sprintf("floor-%d-a", i))},
+				}
+				secrets[i] = s
+				return c.k8s.Create(gctx, s)
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
+}
+
+// latencies returns the median and 99th percentile of create→Ready.
+func latencies(created *sync.Map, rw *readyWatch) (p50, p99 time.Duration) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	var ds []time.Duration
+	created.Range(func(k, v any) bool {
+		if at, ok := rw.ready[k.(string)]; ok {
+			ds = append(ds, max(0, at.Sub(v.(time.Time))))
+		}
+		return true
+	})
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2], ds[min(len(ds)-1, len(ds)*99/100)]
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func thousands(n int) string {
+	if n < 1000 {
+		return fmt.Sprint(n)
+	}
+	return fmt.Sprintf("%d,%03d", n/1000, n%1000)
+}

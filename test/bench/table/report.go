@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// defaultTenantRate is spec.rateLimit.requestsPerSecond's default (Auth0's free tier).
+const defaultTenantRate = 2
+
+func printTable(out io.Writer, scale string, results []*result) error {
+	var b strings.Builder
+	p := func(format string, args ...any) { _, _ = fmt.Fprintf(&b, format, args...) }
+	p("\nidptoken-operator, bin/manager as its own process (BENCH_SCALE=%s)\n\n", scale)
+	p("| workload | all Ready in | target | Auth0 requests (÷ users) | 429s | API-server writes per binding | Secret GETs per binding | create→Ready p50 / p99 | manager peak RSS | manager CPU | kube-apiserver CPU / peak RSS |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range results {
+		w := r.w
+		if len(r.failures) > 0 && r.ready == 0 {
+			p("| %s | FAILED: %s | | | | | | | | | |\n", w, strings.Join(r.failures, "; "))
+			continue
+		}
+		n := float64(w.bindings)
+		sw, st, other := r.reqs.writes(isSecret), r.reqs.writes(isStatus), r.reqs.writes(isOther)
+		p("| %s | %s | %s | %d (%.2f) | %d | %.2f (Secret %.2f, status %.2f, other %.2f) | %.2f | %s / %s | %.0f MiB | %.1f s (%.1f ms per binding) | %.1f s / %.0f MiB |\n",
+			w, secs(r.elapsed), target(r), r.auth0Reqs, float64(r.auth0Reqs)/float64(w.users), r.rateLimited,
+			float64(sw+st+other)/n, float64(sw)/n, float64(st)/n, float64(other)/n,
+			float64(r.reqs.count("get", "secrets"))/n,
+			secs(r.p50), secs(r.p99), kib(r.mgr.peak), r.mgr.cpu, 1000*r.mgr.cpu/n, r.api.cpu, kib(r.api.peak))
+	}
+	for _, r := range results {
+		if s := r.steady; s != nil {
+			perMin := func(v float64) float64 { return v * float64(time.Minute) / float64(s.window) }
+			writes := float64(s.reqs.writes(func(string) bool { return true }))
+			p("| steady state after %s, %s window, no refresh due | %d not Ready | 0 Auth0 requests | %.1f per minute | %d | %.1f per minute in all | %.1f per minute | | | %.2f s per minute | |\n",
+				r.w, s.window, s.notReady, perMin(float64(s.auth0Reqs)), s.rateLimited, perMin(writes),
+				perMin(float64(s.reqs.count("get", "secrets"))), perMin(s.mgrCPU))
+		}
+	}
+	p("\n")
+	for _, r := range results {
+		p("%s:\n", r.w)
+		for _, f := range r.failures {
+			p("  FAILED: %s\n", f)
+		}
+		if r.ready == 0 {
+			continue
+		}
+		p("  creating the bindings took %s; API-server write floor (%d Secret creates + %d updates, 4 workers): %s; M2M tokens issued: %d; bindings ever seen with failedAttempts > 0: %d\n",
+			secs(r.createTook), r.w.bindings, r.w.bindings, secs(r.floor), r.m2mTokens, r.failedBindings)
+		if r.auth0Span > 0 {
+			rate := effectiveRate(r.w)
+			p("  Auth0: first request %s after the first create; the %d requests spanned %s (a full bucket of %d refilling at %d/s allows that many in %s)\n",
+				secs(r.auth0First), r.auth0Reqs, secs(r.auth0Span), rate, rate,
+				secs(time.Duration(float64(max(0, r.auth0Reqs-rate))/float64(rate)*float64(time.Second))))
+		}
+		p("  the manager's API-server requests during the sync (verb resource code: count): %s\n", r.reqs)
+		if r.steady != nil {
+			p("  … during the steady-state window: %s\n", r.steady.reqs)
+		}
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
+}
+
+// target is the DESIGN's: 1.1 × max(users ÷ the tenant's rate, the API server's write floor) + 2 s.
+func target(r *result) string {
+	rate := effectiveRate(r.w)
+	budget := time.Duration(float64(r.w.users) / float64(rate) * float64(time.Second))
+	t := time.Duration(1.1*float64(max(budget, r.floor))) + 2*time.Second
+	verdict := "met"
+	if r.elapsed > t {
+		verdict = "missed"
+	}
+	if r.rateLimited > 0 {
+		verdict += ", 429s"
+	}
+	return fmt.Sprintf("≤ %s (%s)", secs(t), verdict)
+}
+
+func isSecret(res string) bool { return res == "secrets" }
+func isStatus(res string) bool { return strings.HasSuffix(res, "/status") }
+func isOther(res string) bool  { return !isSecret(res) && !isStatus(res) }
+
+func secs(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "–"
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	default:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+}
+
+func kib(v uint64) float64 { return float64(v) / 1024 }
+
+// effectiveRate is the Management API rate the operator may use: the tenant's rateLimit (its
+// burst is the same) within the server's.
+func effectiveRate(w workload) int {
+	rate := w.tenantRate
+	if rate == 0 {
+		rate = defaultTenantRate
+	}
+	return min(rate, w.rate)
+}
