@@ -483,7 +483,7 @@ func (r *BindingReconciler) endpoint(ctx context.Context, in *bindingInput, held
 		if in.override == nil {
 			return idp.Endpoint{}, terminal(authv1alpha1.ReasonInvalidRefreshConfig, 0, "spec.refresh.clientCredentialsSecretRef could not be used")
 		}
-		return idp.Endpoint{TokenURL: spec.TokenURL, ClientID: in.override.id, ClientSecret: in.override.secret}, nil
+		return idp.Endpoint{TokenURL: spec.TokenURL, ClientID: in.override.id, ClientSecret: in.override.secret, Provider: held.Identity.Provider}, nil
 	}
 	ep, f := r.connectionEndpoint(ctx, in, held.Identity.Connection)
 	if f != nil {
