@@ -228,7 +228,7 @@ func gapRun(b *testing.B, assets string, window time.Duration) {
 	b.ReportMetric(quantile(g, 0.9).Seconds(), "gap-p90-s")
 	b.ReportMetric(quantile(g, 1).Seconds(), "gap-max-s")
 	b.ReportMetric(obs.maxExpired.Seconds(), "seen-expired-max-s")
-	b.Logf("simulator refresh window %s; %d bindings, %s tokens, %d lifetimes: %d renewals, %d with a gap "+
+	b.Logf("simulator refresh window %s; %d bindings, %s tokens, %d lifetimes: %d renewals, %d of them with a gap "+
 		"(OnVaultGap: median %s, p90 %s, max %s); longest a Secret was seen holding an expired token "+
 		"(250 ms polls): %s; Token Vault exchanges %d",
 		window, bindings, lifetime, lifetimes, renewals, len(g), fmtDur(quantile(g, 0.5)), fmtDur(quantile(g, 0.9)),
@@ -352,6 +352,9 @@ func must(b *testing.B, err error, what string) {
 	}
 }
 
+// maxLogLines bounds the manager log kept for a failure report.
+const maxLogLines = 100
+
 // logTail keeps the last lines of the manager's log for a failure report.
 type logTail struct {
 	mu    sync.Mutex
@@ -364,8 +367,8 @@ func (l *logTail) Write(p []byte) (int, error) {
 	for _, line := range bytes.Split(bytes.TrimRight(p, "\n"), []byte("\n")) {
 		l.lines = append(l.lines, string(line))
 	}
-	if len(l.lines) > 100 {
-		l.lines = l.lines[len(l.lines)-100:]
+	if len(l.lines) > maxLogLines {
+		l.lines = l.lines[len(l.lines)-maxLogLines:]
 	}
 	return len(p), nil
 }
