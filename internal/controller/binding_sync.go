@@ -178,11 +178,13 @@ func (r *BindingReconciler) precheck(in *bindingInput) *failure {
 // (a new renewBefore or fallbackInterval applies to the token already held), or nil.
 func (r *BindingReconciler) reschedule(in *bindingInput) *heldToken {
 	b, h := in.binding, in.held
-	if h == nil || b.Generation == b.Status.ObservedGeneration {
+	// Only after a first successful pass: a cache that lags behind that pass is not a spec change.
+	if h == nil || b.Status.ObservedGeneration == 0 || b.Generation == b.Status.ObservedGeneration {
 		return nil
 	}
 	next := *h
-	next.RenewAt = r.renewAt(in, &next, h.ObtainedAt)
+	// The 30 s spacing counts from the last refresh at the IdP, as everywhere else.
+	next.RenewAt = r.renewAt(in, &next, h.LastRefresh)
 	if next.RenewAt.Equal(h.RenewAt) {
 		return nil
 	}

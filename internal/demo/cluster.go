@@ -226,6 +226,7 @@ type sampleBinding struct {
 	expect     string // the expected Ready=False reason; "" expects Ready
 	userID     string // spec.user.id; "" for a connection binding
 	connection string // spec.user.connection or spec.connection.id
+	tokenVault bool   // spec.user.source TokenVault
 	secretName string // spec.secret.name
 	tenant     string // the tenant's name, "(cluster)" appended for a ClusterAuth0Tenant
 }
@@ -270,6 +271,8 @@ func samplesOf(objs []*unstructured.Unstructured) samples {
 			b.userID, _, _ = unstructured.NestedString(o.Object, "spec", "user", "id")
 			if b.userID != "" {
 				b.connection, _, _ = unstructured.NestedString(o.Object, "spec", "user", "connection")
+				source, _, _ := unstructured.NestedString(o.Object, "spec", "user", "source")
+				b.tokenVault = source == string(authv1alpha1.TokenSourceTokenVault)
 			} else {
 				b.connection, _, _ = unstructured.NestedString(o.Object, "spec", "connection", "id")
 			}

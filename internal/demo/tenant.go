@@ -6,8 +6,11 @@ package demo
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +26,9 @@ import (
 const (
 	// M2MClientID is the client ID of the tenant's machine-to-machine application.
 	M2MClientID = "idptoken-demo-operator"
+	// TokenVaultClientID is the client ID of the tenant's Token Vault Privileged Worker,
+	// which authenticates with a key pair made at start (private_key_jwt).
+	TokenVaultClientID = "idptoken-demo-token-vault"
 
 	IdPGoogle    = "google"    // Google-like: refresh tokens never rotate
 	IdPMicrosoft = "microsoft" // Microsoft-like: every refresh returns a new refresh token; JWT access tokens
@@ -33,11 +39,15 @@ const (
 	ConnMicrosoft = "sim-microsoft"
 	ConnGitHub    = "sim-github"
 	ConnWorkspace = "acme-workspace"
+	// ConnVault is a Google-like connection with Token Vault enabled: Auth0 keeps its tokens
+	// in Token Vault, not in identities[].
+	ConnVault = "sim-vault"
 
 	ConnGoogleID    = "con_simgoogle00001"
 	ConnMicrosoftID = "con_simmicrosoft001"
 	ConnGitHubID    = "con_simgithub00001"
 	ConnWorkspaceID = "con_acmeworkspace01"
+	ConnVaultID     = "con_simvault000001"
 
 	// UserAlice's primary identity is on sim-google; a sim-microsoft identity is linked to it.
 	UserAlice = "oauth2|sim-google|1001"
@@ -53,6 +63,9 @@ const (
 	UserDave = "oauth2|sim-microsoft|4004"
 	// UserErin (sim-google) is a team-a user that team-b tries, and is not allowed, to bind.
 	UserErin = "oauth2|sim-google|5005"
+
+	// UserFrank's only identity is on sim-vault: his token is read through Token Vault.
+	UserFrank = "oauth2|sim-vault|6006"
 )
 
 // UserInfo describes one user of the fixture, for humans.
@@ -69,6 +82,7 @@ func Users() []UserInfo {
 		{UserCarol, []string{ConnGitHub}},
 		{UserDave, []string{ConnMicrosoft}},
 		{UserErin, []string{ConnGoogle}},
+		{UserFrank, []string{ConnVault}},
 	}
 }
 
@@ -91,6 +105,9 @@ type Tenant struct {
 	ClientSecret string
 	// Lifetime is the IdP access-token lifetime.
 	Lifetime time.Duration
+	// vaultKeyPEM is the Token Vault worker's private key (PKCS#1 PEM); the simulator knows
+	// only its public half.
+	vaultKeyPEM []byte
 }
 
 // IdPInfo describes one simulated identity provider, for humans.
@@ -102,7 +119,9 @@ type IdPInfo struct {
 // application with all four scopes the operator uses, four IdPs, four connections of strategy
 // oauth2 (so that the operator refreshes at the simulated IdPs' token endpoints, whose URLs
 // these connections carry in options.tokenURL), the users of Users with offline access, and
-// one enterprise connection holding admin tokens.
+// one enterprise connection holding admin tokens. A fifth connection, sim-vault, keeps its
+// tokens in Token Vault; its worker client's key pair is made here, and only the public key is
+// registered with the simulator.
 func StartTenant(o TenantOptions) (*Tenant, error) {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:0"
@@ -113,6 +132,14 @@ func StartTenant(o TenantOptions) (*Tenant, error) {
 	if o.TokenLifetime <= 0 {
 		o.TokenLifetime = 2 * time.Minute
 	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("token vault key pair: %w", err)
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("token vault public key: %w", err)
+	}
 	sim, err := auth0sim.New(auth0sim.Options{
 		Addr:               o.Addr,
 		RateLimitPerSecond: o.RateLimitPerSecond,
@@ -121,7 +148,10 @@ func StartTenant(o TenantOptions) (*Tenant, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tenant{Sim: sim, ClientID: M2MClientID, ClientSecret: "demo_" + randomHex(24), Lifetime: o.TokenLifetime}
+	t := &Tenant{
+		Sim: sim, ClientID: M2MClientID, ClientSecret: "demo_" + randomHex(24), Lifetime: o.TokenLifetime,
+		vaultKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
+	}
 	sim.AddM2MClient(t.ClientID, t.ClientSecret,
 		auth0sim.ScopeReadUsers, auth0sim.ScopeReadUserIdPTokens,
 		auth0sim.ScopeReadConnections, auth0sim.ScopeReadConnectionOptions)
@@ -141,6 +171,8 @@ func StartTenant(o TenantOptions) (*Tenant, error) {
 	sim.AddConnection(auth0sim.ConnectionSpec{ID: ConnMicrosoftID, Name: ConnMicrosoft, Strategy: "oauth2", IdP: IdPMicrosoft})
 	sim.AddConnection(auth0sim.ConnectionSpec{ID: ConnGitHubID, Name: ConnGitHub, Strategy: "oauth2", IdP: IdPGitHub})
 	sim.AddConnection(auth0sim.ConnectionSpec{ID: ConnWorkspaceID, Name: ConnWorkspace, Strategy: "oauth2", IdP: IdPWorkspace, AdminTokens: true})
+	sim.AddConnection(auth0sim.ConnectionSpec{ID: ConnVaultID, Name: ConnVault, Strategy: "oauth2", IdP: IdPGoogle, TokenVault: true})
+	sim.AddTokenVaultClient(TokenVaultClientID, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), "")
 
 	sim.AddUser(UserAlice,
 		auth0sim.IdentitySpec{Connection: ConnGoogle, Provider: "oauth2", UserID: "sim-google|1001", IsSocial: true, IdP: IdPGoogle, OfflineAccess: true},
@@ -157,6 +189,9 @@ func StartTenant(o TenantOptions) (*Tenant, error) {
 	)
 	sim.AddUser(UserErin,
 		auth0sim.IdentitySpec{Connection: ConnGoogle, Provider: "oauth2", UserID: "sim-google|5005", IsSocial: true, IdP: IdPGoogle, OfflineAccess: true},
+	)
+	sim.AddUser(UserFrank,
+		auth0sim.IdentitySpec{Connection: ConnVault, Provider: "oauth2", UserID: "sim-vault|6006", IsSocial: true, IdP: IdPGoogle, OfflineAccess: true},
 	)
 	return t, nil
 }
@@ -182,6 +217,9 @@ func (t *Tenant) Vars() map[string]string {
 		"AUTH0_CLIENT_ID":     t.ClientID,
 		"AUTH0_CLIENT_SECRET": t.ClientSecret,
 		"AUTH0_CA_BUNDLE_B64": base64.StdEncoding.EncodeToString(t.Sim.CAPEM()),
+		// The Token Vault worker's credentials, for a Secret's data (base64).
+		"TOKEN_VAULT_CLIENT_ID":       TokenVaultClientID,
+		"TOKEN_VAULT_PRIVATE_KEY_B64": base64.StdEncoding.EncodeToString(t.vaultKeyPEM),
 	}
 }
 

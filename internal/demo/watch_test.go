@@ -115,3 +115,27 @@ func readUser(t *testing.T, tenant *Tenant, userID string) {
 		t.Fatalf("GET user: status %d", resp.StatusCode)
 	}
 }
+
+// TestVaultGapTolerance: only a Token Vault binding may hold an expired token, and only for
+// VaultGapTolerance after its expiry.
+func TestVaultGapTolerance(t *testing.T) {
+	now := time.Now()
+	cases := []struct {
+		name       string
+		tokenVault bool
+		expiresAt  time.Time
+		want       bool
+	}{
+		{"token vault, expired 2s ago", true, now.Add(-2 * time.Second), true},
+		{"token vault, expired just at the tolerance", true, now.Add(-VaultGapTolerance), true},
+		{"token vault, expired 6s ago", true, now.Add(-6 * time.Second), false},
+		{"token vault, token unknown to the simulator", true, time.Time{}, false},
+		{"identities[], expired 1s ago", false, now.Add(-time.Second), false},
+	}
+	for _, tc := range cases {
+		tr := &track{sampleBinding: sampleBinding{tokenVault: tc.tokenVault}, expiresAt: tc.expiresAt}
+		if got := tr.inVaultGap(now); got != tc.want {
+			t.Errorf("%s: inVaultGap = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

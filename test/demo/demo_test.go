@@ -27,9 +27,13 @@ const runFor = 65 * time.Second
 
 var lastLine = regexp.MustCompile(`^demo: (\d+) bindings, (\d+) refreshes, (\d+) expired$`)
 
-// config/samples/demo: four bindings of a namespaced Auth0Tenant, and three of the
-// ClusterAuth0Tenant "shared" in team-a and team-b, of which team-b/erin-google is refused.
-const wantBindings, wantRefused = 7, 1
+// config/samples/demo: five bindings of a namespaced Auth0Tenant (one, frank-vault, through
+// Token Vault), and three of the ClusterAuth0Tenant "shared" in team-a and team-b, of which
+// team-b/erin-google is refused.
+const wantBindings, wantRefused = 8, 1
+
+// vaultRow is the summary row of the Token Vault binding: Ready, never refused.
+var vaultRow = regexp.MustCompile(`(?m)^  idptoken-demo/frank-vault +sim +sim-vault +True +t\+\d+s `)
 
 // refusedRow is the summary row of the refused binding.
 var refusedRow = regexp.MustCompile(`(?m)^  team-b/erin-google +shared \(cluster\) +sim-google +False NotPermitted \(expected\) +never \(expected\) +0 `)
@@ -102,6 +106,9 @@ func TestDemoHeadless(t *testing.T) {
 	}
 	if !refusedRow.MatchString(out.String()) {
 		t.Errorf("the summary has no row saying that team-b/erin-google was refused with NotPermitted, as expected (%s)", refusedRow)
+	}
+	if !vaultRow.MatchString(out.String()) {
+		t.Errorf("the summary has no row saying that the Token Vault binding idptoken-demo/frank-vault is Ready (%s)", vaultRow)
 	}
 	if _, err := os.Stat(filepath.Join(state, "pids")); !os.IsNotExist(err) {
 		t.Errorf("the demo left its pids file behind (stat: %v): it did not finish its cleanup", err)
