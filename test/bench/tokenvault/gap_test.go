@@ -90,7 +90,8 @@ type gapRecorder struct {
 	gaps []time.Duration
 }
 
-func (g *gapRecorder) observe(d time.Duration) {
+func (g *gapRecorder) observe(expired, replaced time.Time) {
+	d := replaced.Sub(expired)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.gaps = append(g.gaps, d)
@@ -239,7 +240,7 @@ func gapRun(b *testing.B, assets string, window time.Duration) {
 }
 
 // startManager runs the controllers in this process, with OnVaultGap wired to observe.
-func startManager(b *testing.B, ctx context.Context, cfg *rest.Config, scheme *k8sruntime.Scheme, observe func(time.Duration)) func() {
+func startManager(b *testing.B, ctx context.Context, cfg *rest.Config, scheme *k8sruntime.Scheme, observe func(expired, replaced time.Time)) func() {
 	b.Helper()
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = -1, 0
