@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,6 +41,7 @@ type BindingReconciler struct {
 
 	writes  *ownWrites    // set up by SetupWithManager
 	lineage *lineageLocks // one refresh at a time per identity
+	forced  sync.Map      // binding UID → the force-refresh value acted on
 }
 
 // +kubebuilder:rbac:groups=auth.idptoken.dev,resources=idptokenbindings,verbs=get;list;watch;patch
@@ -60,8 +62,11 @@ type bindingInput struct {
 	state     *corev1.Secret // the identity's refresh-state Secret; nil when absent
 	legacy    *corev1.Secret // a per-binding refresh-state Secret of an earlier version, to migrate
 	held      *heldToken     // parsed from state (or legacy)
-	policy    lineagePolicy  // the renewal policy of all the identity's bindings
-	conflict  string         // name of a Secret this binding must not touch
+	// forceHandled: this manager already acted on the binding's force-refresh value, which the
+	// cached status may not show yet.
+	forceHandled bool
+	policy       lineagePolicy // the renewal policy of all the identity's bindings
+	conflict     string        // name of a Secret this binding must not touch
 	// override is the OAuth client of spec.refresh.clientCredentialsSecretRef, read only when the
 	// tenant allows overrides and the Secret is labelled for it; overrideRefused says why not.
 	override        *oauthClient
@@ -114,6 +119,12 @@ func (r *BindingReconciler) gather(ctx context.Context, b *authv1alpha1.IdPToken
 		tenantKey: tenantKeyOf(b),
 	}
 	in.identity = identityOf(in.tenantKey, b)
+	if v, ok := r.forced.Load(b.UID); ok {
+		in.forceHandled = v == b.Annotations[authv1alpha1.AnnotationForceRefresh]
+		if v == b.Status.LastForceRefresh {
+			r.forced.Delete(b.UID) // the cache has caught up
+		}
+	}
 	if err := r.gatherTenant(ctx, in); err != nil {
 		return nil, err
 	}

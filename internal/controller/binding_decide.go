@@ -41,7 +41,7 @@ var triggers = []trigger{
 		return decision{actionRead, "the binding's source changed"}, in.held.Source != sourceOf(in.binding)
 	},
 	func(in *bindingInput) (decision, bool) {
-		if !forceRefreshPending(in.binding) {
+		if !forceRefreshPending(in.binding) || in.forceHandled {
 			return decision{}, false
 		}
 		if in.held.canRefresh() {

@@ -52,8 +52,9 @@ func (r *BindingReconciler) report(in *bindingInput, out outcome) {
 	f := out.failure
 	if f == nil {
 		attempted := out.decision.action == actionRefresh || out.decision.action == actionRead
-		if forceRefreshPending(b) && attempted {
+		if forceRefreshPending(b) && (attempted || in.forceHandled) {
 			st.LastForceRefresh = b.Annotations[authv1alpha1.AnnotationForceRefresh]
+			r.forced.Store(b.UID, st.LastForceRefresh)
 		}
 		st.ObservedGeneration = b.Generation
 		// A pass that only (re)wrote the Secret says nothing of whether renewing works: the last
