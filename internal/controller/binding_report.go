@@ -18,11 +18,8 @@ import (
 	"github.com/idptoken/idptoken-operator/internal/expiry"
 )
 
-// report records the outcome of a pass in the binding's status and in Events.
-func (r *BindingReconciler) report(in *bindingInput, out outcome) {
-	if out.err != nil {
-		return // an API-server error says nothing about the token; the pass is retried
-	}
+// reportToken records the token the binding holds after the pass, and a write of its Secret.
+func (r *BindingReconciler) reportToken(in *bindingInput, out outcome) {
 	b, now := in.binding, in.now
 	st := &b.Status
 	if f := out.failure; out.held == nil && f != nil && f.reason == authv1alpha1.ReasonNotPermitted {
@@ -48,6 +45,16 @@ func (r *BindingReconciler) report(in *bindingInput, out outcome) {
 		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, reason, "WriteSecret",
 			"Wrote the token (%s) to Secret %s; it expires %s", how, b.Spec.Secret.Name, describeExpiry(out.held))
 	}
+}
+
+// report records the outcome of a pass in the binding's status and in Events.
+func (r *BindingReconciler) report(in *bindingInput, out outcome) {
+	if out.err != nil {
+		return // an API-server error says nothing about the token; the pass is retried
+	}
+	b, now := in.binding, in.now
+	st := &b.Status
+	r.reportToken(in, out)
 
 	f := out.failure
 	if f == nil {
