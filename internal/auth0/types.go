@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/idptoken/idptoken-operator/internal/safetext"
 )
 
 // User is the part of an Auth0 user the operator needs: who it is, when it
@@ -69,32 +71,11 @@ type ConnectionOptions struct {
 	AdminAccessTokenExpiresAt *time.Time
 }
 
-// redacted shows whether a secret is set without showing it.
-func redacted(s string) string {
-	if s == "" {
-		return `""`
-	}
-	return "<redacted>"
-}
-
-// writeRedacted implements fmt.Formatter for the secret-holding types so that
-// every verb, including %+v and %#v, goes through the redacting String form.
-func writeRedacted(f fmt.State, verb rune, typeName, s string) {
-	switch {
-	case verb == 'v' && f.Flag('#'):
-		_, _ = io.WriteString(f, typeName+s)
-	case verb == 'q':
-		_, _ = fmt.Fprintf(f, "%q", s)
-	default:
-		_, _ = io.WriteString(f, s)
-	}
-}
-
 // String renders the identity with its tokens redacted.
 func (i Identity) String() string {
 	return fmt.Sprintf("{Connection:%s Provider:%s UserID:%s IsSocial:%t AccessToken:%s AccessTokenSecret:%s RefreshToken:%s ExpiresIn:%d}",
 		i.Connection, i.Provider, i.UserID, i.IsSocial,
-		redacted(i.AccessToken), redacted(i.AccessTokenSecret), redacted(i.RefreshToken), i.ExpiresIn)
+		safetext.Redacted(i.AccessToken), safetext.Redacted(i.AccessTokenSecret), safetext.Redacted(i.RefreshToken), i.ExpiresIn)
 }
 
 // GoString keeps %#v from bypassing redaction.
@@ -102,7 +83,7 @@ func (i Identity) GoString() string { return "auth0.Identity" + i.String() }
 
 // Format keeps every fmt verb from bypassing redaction.
 func (i Identity) Format(f fmt.State, verb rune) {
-	writeRedacted(f, verb, "auth0.Identity", i.String())
+	safetext.FormatRedacted(f, verb, "auth0.Identity", i.String())
 }
 
 // String renders the user with identity tokens redacted.
@@ -131,7 +112,9 @@ func (u User) String() string {
 func (u User) GoString() string { return "auth0.User" + u.String() }
 
 // Format keeps every fmt verb from bypassing redaction.
-func (u User) Format(f fmt.State, verb rune) { writeRedacted(f, verb, "auth0.User", u.String()) }
+func (u User) Format(f fmt.State, verb rune) {
+	safetext.FormatRedacted(f, verb, "auth0.User", u.String())
+}
 
 // String renders the options with the client secret and admin tokens redacted.
 func (o ConnectionOptions) String() string {
@@ -140,8 +123,8 @@ func (o ConnectionOptions) String() string {
 		exp = o.AdminAccessTokenExpiresAt.UTC().Format(time.RFC3339)
 	}
 	return fmt.Sprintf("{ClientID:%s ClientSecret:%s TokenURL:%s TenantDomain:%s AdminAccessToken:%s AdminRefreshToken:%s AdminAccessTokenExpiresAt:%s}",
-		o.ClientID, redacted(o.ClientSecret), o.TokenURL, o.TenantDomain,
-		redacted(o.AdminAccessToken), redacted(o.AdminRefreshToken), exp)
+		o.ClientID, safetext.Redacted(o.ClientSecret), o.TokenURL, o.TenantDomain,
+		safetext.Redacted(o.AdminAccessToken), safetext.Redacted(o.AdminRefreshToken), exp)
 }
 
 // GoString keeps %#v from bypassing redaction.
@@ -149,7 +132,7 @@ func (o ConnectionOptions) GoString() string { return "auth0.ConnectionOptions" 
 
 // Format keeps every fmt verb from bypassing redaction.
 func (o ConnectionOptions) Format(f fmt.State, verb rune) {
-	writeRedacted(f, verb, "auth0.ConnectionOptions", o.String())
+	safetext.FormatRedacted(f, verb, "auth0.ConnectionOptions", o.String())
 }
 
 // String renders the connection with secrets in its options redacted.
@@ -162,7 +145,7 @@ func (c Connection) GoString() string { return "auth0.Connection" + c.String() }
 
 // Format keeps every fmt verb from bypassing redaction.
 func (c Connection) Format(f fmt.State, verb rune) {
-	writeRedacted(f, verb, "auth0.Connection", c.String())
+	safetext.FormatRedacted(f, verb, "auth0.Connection", c.String())
 }
 
 // Errors of the lenient field decoders; they carry no input bytes.

@@ -5,13 +5,13 @@ package idp
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
 
 	"golang.org/x/oauth2"
 
 	"github.com/idptoken/idptoken-operator/internal/auth0"
+	"github.com/idptoken/idptoken-operator/internal/safetext"
 )
 
 // ErrNoEndpoint is wrapped by every error of EndpointForConnection and by
@@ -49,7 +49,7 @@ func (e Endpoint) GoString() string { return "idp.Endpoint" + e.String() }
 
 // Format keeps every fmt verb from bypassing redaction.
 func (e Endpoint) Format(f fmt.State, verb rune) {
-	writeRedacted(f, verb, "idp.Endpoint", e.String())
+	safetext.FormatRedacted(f, verb, "idp.Endpoint", e.String())
 }
 
 func authStyleName(s oauth2.AuthStyle) string {
@@ -194,17 +194,4 @@ func isDomainLike(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// writeRedacted implements fmt.Formatter for secret-holding types so every
-// verb, including %+v and %#v, goes through the redacting String form.
-func writeRedacted(f fmt.State, verb rune, typeName, s string) {
-	switch {
-	case verb == 'v' && f.Flag('#'):
-		_, _ = io.WriteString(f, typeName+s)
-	case verb == 'q':
-		_, _ = fmt.Fprintf(f, "%q", s)
-	default:
-		_, _ = io.WriteString(f, s)
-	}
 }

@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/idptoken/idptoken-operator/internal/metrics"
+	"github.com/idptoken/idptoken-operator/internal/safetext"
 )
 
 // defaultTimeout applies only when Refresher.HTTPClient is nil; callers
@@ -44,20 +45,15 @@ type Token struct {
 // String renders the token with secrets redacted.
 func (t Token) String() string {
 	return fmt.Sprintf("{AccessToken:%s RefreshToken:%s TokenType:%s RefreshTokenRotated:%t ExpiresIn:%s Expiry:%s}",
-		redacted(t.AccessToken), redacted(t.RefreshToken), t.TokenType, t.RefreshTokenRotated, t.ExpiresIn, t.Expiry.UTC().Format(time.RFC3339))
+		safetext.Redacted(t.AccessToken), safetext.Redacted(t.RefreshToken), t.TokenType, t.RefreshTokenRotated, t.ExpiresIn, t.Expiry.UTC().Format(time.RFC3339))
 }
 
 // GoString keeps %#v from bypassing redaction.
 func (t Token) GoString() string { return "idp.Token" + t.String() }
 
 // Format keeps every fmt verb from bypassing redaction.
-func (t Token) Format(f fmt.State, verb rune) { writeRedacted(f, verb, "idp.Token", t.String()) }
-
-func redacted(s string) string {
-	if s == "" {
-		return `""`
-	}
-	return "<redacted>"
+func (t Token) Format(f fmt.State, verb rune) {
+	safetext.FormatRedacted(f, verb, "idp.Token", t.String())
 }
 
 // Refresher performs refresh-token grants. The zero value works but uses no
