@@ -1,145 +1,120 @@
 package controller
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"strconv"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
-	"github.com/idptoken/idptoken-operator/internal/expiry"
+	"github.com/idptoken/idptoken-operator/internal/binding"
 )
 
-// heldToken is the token a binding holds, persisted in its refresh-state Secret. The state
-// Secret is written before the target Secret, so that a rotated refresh token is never lost
-// and a deleted or edited target Secret can be restored without calling anyone.
-type heldToken struct {
-	AccessToken       string
-	AccessTokenSecret string
-	RefreshToken      string
-	// RefreshTokenDead: the IdP answered invalid_grant for RefreshToken; it is never sent again.
-	RefreshTokenDead bool
-	// Auth0RefreshHash is the SHA-256 of Auth0's copy of the refresh token this lineage came
-	// from. A different copy in Auth0 means the user logged in again, and Auth0's copy wins.
-	Auth0RefreshHash string
+// stateWriteTimeout bounds the write of the refresh-state Secret.
+const stateWriteTimeout = 15 * time.Second
 
-	Expiry      expiry.Result
-	RenewAt     time.Time // when to renew, whole seconds
-	ObtainedAt  time.Time // when the access token was obtained (last renewal)
-	LastRefresh time.Time // last successful refresh at the IdP
-
-	// Source identifies the spec (tenant, user or connection) the token was read for.
-	Source   string
-	Identity authv1alpha1.IdentityStatus
-}
-
-// Keys of the refresh-state Secret. Internal to the operator; not a contract for pods.
-const (
-	stateAccessToken       = "access_token"
-	stateAccessTokenSecret = "access_token_secret"
-	stateRefreshToken      = "refresh_token"
-	stateRefreshTokenDead  = "refresh_token_dead"
-	stateAuth0RefreshHash  = "auth0_refresh_token_sha256"
-	stateExpiresAt         = "expires_at"
-	stateIssuedAt          = "issued_at"
-	stateExpirySource      = "expiry_source"
-	stateRenewAt           = "renew_at"
-	stateObtainedAt        = "obtained_at"
-	stateLastRefresh       = "last_refresh_at"
-	stateSource            = "source"
-	stateProvider          = "provider"
-	stateConnection        = "connection"
-	stateIdentityUserID    = "identity_user_id"
-)
-
-func hashToken(t string) string {
-	if t == "" {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(t))
-	return hex.EncodeToString(sum[:])
-}
-
-func formatTime(t time.Time) []byte {
-	if t.IsZero() {
-		return nil
-	}
-	return []byte(t.UTC().Format(time.RFC3339))
-}
-
-func parseTime(b []byte) time.Time {
-	t, err := time.Parse(time.RFC3339, string(b))
-	if err != nil {
-		return time.Time{}
-	}
-	return t.UTC()
-}
-
-// stateData serialises a held token into the refresh-state Secret's data.
-func (h *heldToken) stateData() map[string][]byte {
-	d := map[string][]byte{
-		stateAccessToken:      []byte(h.AccessToken),
-		stateExpirySource:     []byte(h.Expiry.Source),
-		stateSource:           []byte(h.Source),
-		stateProvider:         []byte(h.Identity.Provider),
-		stateConnection:       []byte(h.Identity.Connection),
-		stateIdentityUserID:   []byte(h.Identity.UserID),
-		stateRefreshTokenDead: []byte(strconv.FormatBool(h.RefreshTokenDead)),
-	}
-	put := func(k string, v []byte) {
-		if len(v) > 0 {
-			d[k] = v
+// applyState persists the held token in the identity's refresh-state Secret when it changed, and
+// returns the token the lineage holds afterwards. The write is optimistic: a conflict is re-read
+// and resolved (a newer token written by someone else wins over ours only when it is newer),
+// never dropped.
+func (r *BindingReconciler) applyState(ctx context.Context, in *bindingInput, h *binding.Token) (*binding.Token, error) {
+	// A rotated refresh token must not be lost to the end of the reconcile's deadline or to a
+	// blip of the API server: this write has its own deadline and retries.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateWriteTimeout)
+	defer cancel()
+	current := in.state
+	write := func() error {
+		data := h.StateData()
+		if current != nil && maps.EqualFunc(current.Data, data, func(a, b []byte) bool { return slices.Equal(a, b) }) {
+			return nil
 		}
+		s := r.stateSecret(in, current, data)
+		var err error
+		if current == nil {
+			err = r.Client.Create(ctx, s, client.FieldOwner(FieldManager))
+		} else {
+			err = r.Client.Update(ctx, s, client.FieldOwner(FieldManager))
+		}
+		if err == nil {
+			// Not recorded as an own write: its watch event fans the token out to the
+			// identity's other bindings.
+			current = s
+		}
+		return err
 	}
-	put(stateAccessTokenSecret, []byte(h.AccessTokenSecret))
-	put(stateRefreshToken, []byte(h.RefreshToken))
-	put(stateAuth0RefreshHash, []byte(h.Auth0RefreshHash))
-	put(stateExpiresAt, formatTime(h.Expiry.ExpiresAt))
-	put(stateIssuedAt, formatTime(h.Expiry.IssuedAt))
-	put(stateRenewAt, formatTime(h.RenewAt))
-	put(stateObtainedAt, formatTime(h.ObtainedAt))
-	put(stateLastRefresh, formatTime(h.LastRefresh))
-	return d
+	err := retry.OnError(retry.DefaultBackoff, func(err error) bool {
+		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+			fresh := &corev1.Secret{}
+			if gerr := r.APIReader.Get(ctx, types.NamespacedName{Namespace: r.homeNamespace(in), Name: in.identity.stateName()}, fresh); gerr != nil {
+				return apierrors.IsNotFound(gerr)
+			}
+			current = fresh
+			if theirs := binding.ParseState(fresh.Data); theirs != nil && theirs.ObtainedAt.After(h.ObtainedAt) {
+				h = theirs // someone renewed the lineage after us: theirs is newer
+			}
+			return true
+		}
+		return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err)
+	}, write)
+	if err != nil {
+		return nil, fmt.Errorf("writing refresh-state secret %q: %w", in.identity.stateName(), err)
+	}
+	in.state = current
+	return h, nil
 }
 
-// parseState reads a held token from a refresh-state Secret; nil when there is none.
-func parseState(s *corev1.Secret) *heldToken {
-	if s == nil || len(s.Data[stateAccessToken]) == 0 {
+// stateSecret is the identity's refresh-state Secret with data, at current's resourceVersion.
+func (r *BindingReconciler) stateSecret(in *bindingInput, current *corev1.Secret, data map[string][]byte) *corev1.Secret {
+	id := in.identity
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      id.stateName(),
+			Namespace: r.homeNamespace(in),
+			Labels: map[string]string{
+				authv1alpha1.LabelManagedBy: authv1alpha1.ManagedByValue,
+				authv1alpha1.LabelRole:      authv1alpha1.RoleRefreshState,
+				authv1alpha1.LabelIdentity:  id.hash(),
+			},
+			Annotations: map[string]string{
+				authv1alpha1.AnnotationTenant:     in.tenantKey.String(),
+				authv1alpha1.AnnotationUserID:     id.userID,
+				authv1alpha1.AnnotationConnection: id.connection,
+			},
+		},
+		Type: corev1.SecretTypeOpaque,
+		Data: data,
+	}
+	if current != nil {
+		s.ResourceVersion = current.ResourceVersion
+		s.OwnerReferences = current.OwnerReferences
+	}
+	if t := in.tenant; t != nil && len(s.OwnerReferences) == 0 {
+		gvk := authv1alpha1.GroupVersion.WithKind(string(in.tenantKey.Kind))
+		s.OwnerReferences = []metav1.OwnerReference{{
+			APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: t.GetName(), UID: t.GetUID(), Controller: ptr.To(true),
+		}}
+	}
+	return s
+}
+
+// dropLegacyState deletes the per-binding refresh-state Secret of an earlier version once the
+// identity's state holds the lineage.
+func (r *BindingReconciler) dropLegacyState(ctx context.Context, in *bindingInput) error {
+	if in.legacy == nil || in.state == nil {
 		return nil
 	}
-	d := s.Data
-	dead, _ := strconv.ParseBool(string(d[stateRefreshTokenDead]))
-	return &heldToken{
-		AccessToken:       string(d[stateAccessToken]),
-		AccessTokenSecret: string(d[stateAccessTokenSecret]),
-		RefreshToken:      string(d[stateRefreshToken]),
-		RefreshTokenDead:  dead,
-		Auth0RefreshHash:  string(d[stateAuth0RefreshHash]),
-		Expiry: expiry.Result{
-			ExpiresAt: parseTime(d[stateExpiresAt]),
-			IssuedAt:  parseTime(d[stateIssuedAt]),
-			Source:    authv1alpha1.ExpirySource(d[stateExpirySource]),
-		},
-		RenewAt:     parseTime(d[stateRenewAt]),
-		ObtainedAt:  parseTime(d[stateObtainedAt]),
-		LastRefresh: parseTime(d[stateLastRefresh]),
-		Source:      string(d[stateSource]),
-		Identity: authv1alpha1.IdentityStatus{
-			Provider:   string(d[stateProvider]),
-			Connection: string(d[stateConnection]),
-			UserID:     string(d[stateIdentityUserID]),
-		},
+	if err := r.Client.Delete(ctx, in.legacy, client.Preconditions{UID: &in.legacy.UID}); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting the migrated refresh-state secret %q: %w", in.legacy.Name, err)
 	}
-}
-
-// canRefresh tells whether the held refresh token may be sent to the IdP.
-func (h *heldToken) canRefresh() bool {
-	return h != nil && h.RefreshToken != "" && !h.RefreshTokenDead
-}
-
-// validAt tells whether the access token is usable at now; an unknown expiry counts as valid.
-func (h *heldToken) validAt(now time.Time) bool {
-	return h != nil && (h.Expiry.ExpiresAt.IsZero() || now.Before(h.Expiry.ExpiresAt))
+	in.legacy = nil
+	return nil
 }

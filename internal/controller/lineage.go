@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+	"github.com/idptoken/idptoken-operator/internal/binding"
 )
 
 // identity is one lineage of tokens: (tenant, Auth0 user id, connection) for user bindings,
@@ -128,7 +129,7 @@ func legacyStateName(b *authv1alpha1.IdPTokenBinding) string {
 	const suffix = ".idptoken-state"
 	name := b.Name
 	if len(name)+len(suffix) > 253 {
-		name = name[:253-len(suffix)-13] + "-" + hashToken(b.Name)[:12]
+		name = name[:253-len(suffix)-13] + "-" + binding.HashToken(b.Name)[:12]
 	}
 	return name + suffix
 }
@@ -153,8 +154,8 @@ func legacySourceOf(b *authv1alpha1.IdPTokenBinding) string {
 
 // parseLegacyState reads a per-binding state Secret as the identity's held token when it was
 // written for the binding's current source; its refresh token is the newest of the lineage.
-func parseLegacyState(s *corev1.Secret, b *authv1alpha1.IdPTokenBinding, id identity) *heldToken {
-	h := parseState(s)
+func parseLegacyState(s *corev1.Secret, b *authv1alpha1.IdPTokenBinding, id identity) *binding.Token {
+	h := binding.ParseState(s.Data)
 	if h == nil || h.Source != legacySourceOf(b) {
 		return nil
 	}

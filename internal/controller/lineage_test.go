@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+	"github.com/idptoken/idptoken-operator/internal/binding"
 	"github.com/idptoken/idptoken-operator/internal/expiry"
 	"github.com/idptoken/idptoken-operator/internal/idp"
 )
@@ -78,8 +79,8 @@ var _ = Describe("Identity lineage", func() {
 			idp.Endpoint{TokenURL: sim.TokenURL("lineage"), ClientID: "lineage-client", ClientSecret: "sim_cs_lineage"}, auth0RT)
 		Expect(err).NotTo(HaveOccurred())
 		now := time.Now().UTC()
-		old := &heldToken{
-			AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Auth0RefreshHash: hashToken(auth0RT),
+		old := &binding.Token{
+			AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Auth0RefreshHash: binding.HashToken(auth0RT),
 			Expiry:     expiry.Determine(expiry.Evidence{IdPExpiresIn: tok.ExpiresIn, ObtainedAt: now}),
 			ObtainedAt: now, LastRefresh: now, RenewAt: now.Add(time.Hour).Truncate(time.Second),
 			Source:   legacySourceOf(b),
@@ -90,7 +91,7 @@ var _ = Describe("Identity lineage", func() {
 				authv1alpha1.LabelManagedBy: authv1alpha1.ManagedByValue, authv1alpha1.LabelBinding: "upgraded",
 				authv1alpha1.LabelRole: authv1alpha1.RoleRefreshState,
 			}},
-			Data: old.stateData(),
+			Data: old.StateData(),
 		})).To(Succeed())
 		start := sim.Stats()
 

@@ -66,7 +66,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	for _, kind := range []authv1alpha1.TenantKind{authv1alpha1.TenantKindNamespaced, authv1alpha1.TenantKindCluster} {
 		if err := (&TenantReconciler{
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Tenants: tenants,
-			Kind: kind, ClusterResourceNamespace: opts.ClusterResourceNamespace,
+			Kind: kind, ClusterResourceNamespace: opts.ClusterResourceNamespace, Clock: opts.Clock,
 		}).SetupWithManager(mgr); err != nil {
 			return err
 		}

@@ -2,9 +2,12 @@ package controller
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -32,6 +35,9 @@ func (c *stateCollector) Start(ctx context.Context) error {
 		case <-c.clock.After(c.every):
 			if err := c.collect(ctx); err != nil {
 				logf.FromContext(ctx).Error(err, "Failed to collect unreferenced refresh-state Secrets")
+			}
+			if err := c.collectIdPClients(ctx); err != nil {
+				logf.FromContext(ctx).Error(err, "Failed to collect the IdP clients of deleted tenants")
 			}
 		}
 	}
@@ -66,4 +72,48 @@ func (c *stateCollector) collect(ctx context.Context) error {
 		logf.FromContext(ctx).Info("Deleted a refresh-state Secret no binding refers to", "namespace", s.Namespace, "name", s.Name)
 	}
 	return nil
+}
+
+// collectIdPClients deletes the IdP clients kept for Auth0 outages whose tenant is gone.
+func (c *stateCollector) collectIdPClients(ctx context.Context) error {
+	kept := &corev1.SecretList{}
+	if err := c.client.List(ctx, kept, client.MatchingLabels{
+		authv1alpha1.LabelManagedBy: authv1alpha1.ManagedByValue, authv1alpha1.LabelRole: roleIdPClient,
+	}); err != nil {
+		return err
+	}
+	for i := range kept.Items {
+		s := &kept.Items[i]
+		key, ok := parseTenantKey(s.Annotations[authv1alpha1.AnnotationTenant])
+		if !ok {
+			continue
+		}
+		var t client.Object = &authv1alpha1.Auth0Tenant{}
+		if key.Kind == authv1alpha1.TenantKindCluster {
+			t = &authv1alpha1.ClusterAuth0Tenant{}
+		}
+		if err := c.client.Get(ctx, key.NamespacedName, t); !apierrors.IsNotFound(err) {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := c.client.Delete(ctx, s, client.Preconditions{UID: &s.UID}); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		logf.FromContext(ctx).Info("Deleted the IdP client kept for a deleted tenant", "namespace", s.Namespace, "name", s.Name, "tenant", key.String())
+	}
+	return nil
+}
+
+// parseTenantKey reads a TenantKey rendered by its String method.
+func parseTenantKey(s string) (TenantKey, bool) {
+	parts := strings.Split(s, "/")
+	switch {
+	case len(parts) == 2 && parts[0] == string(authv1alpha1.TenantKindCluster):
+		return TenantKey{Kind: authv1alpha1.TenantKindCluster, NamespacedName: types.NamespacedName{Name: parts[1]}}, true
+	case len(parts) == 3 && parts[0] == string(authv1alpha1.TenantKindNamespaced):
+		return TenantKey{Kind: authv1alpha1.TenantKindNamespaced, NamespacedName: types.NamespacedName{Namespace: parts[1], Name: parts[2]}}, true
+	}
+	return TenantKey{}, false
 }

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,6 +25,7 @@ import (
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 	"github.com/idptoken/idptoken-operator/internal/auth0"
+	"github.com/idptoken/idptoken-operator/internal/kstatus"
 	"github.com/idptoken/idptoken-operator/internal/metrics"
 	"github.com/idptoken/idptoken-operator/internal/tokenvault"
 )
@@ -53,6 +55,8 @@ type TenantReconciler struct {
 	Kind authv1alpha1.TenantKind
 	// ClusterResourceNamespace holds the credentials of ClusterAuth0Tenants; empty when unknown.
 	ClusterResourceNamespace string
+	// Clock drives the tenant's Auth0 client (token expiry, pacing) and condition times.
+	Clock clock.Clock
 }
 
 // +kubebuilder:rbac:groups=auth.idptoken.dev,resources=auth0tenants;clusterauth0tenants,verbs=get;list;watch
@@ -173,6 +177,7 @@ func (r *TenantReconciler) config(ctx context.Context, tenant tenantObject) (aut
 		RequestsPerSecond: rps,
 		MetricsTenant:     TenantKey{Kind: r.Kind, NamespacedName: client.ObjectKeyFromObject(tenant)}.String(),
 		Burst:             burst,
+		Clock:             r.Clock,
 	}, nil
 }
 
@@ -215,7 +220,7 @@ func (r *TenantReconciler) setReady(t tenantObject, status metav1.ConditionStatu
 	meta.SetStatusCondition(conds, metav1.Condition{
 		Type: authv1alpha1.ConditionReady, Status: status, Reason: reason, Message: msg, ObservedGeneration: t.GetGeneration(),
 	})
-	setKstatus(conds, t.GetGeneration(), status == metav1.ConditionTrue, reason, msg)
+	kstatus.Set(conds, t.GetGeneration(), status == metav1.ConditionTrue, reason, msg, r.Clock.Now())
 	if changed {
 		kind := corev1.EventTypeNormal
 		if status != metav1.ConditionTrue {

@@ -1,0 +1,238 @@
+package binding
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+)
+
+func TestPrecheckRefusesBeforeAnyRequest(t *testing.T) {
+	tests := map[string]struct {
+		edit func(f *Facts)
+		want string
+	}{
+		"no override": {edit: func(*Facts) {}},
+		"override on a Denied tenant": {edit: func(f *Facts) {
+			f.Binding.Spec.Refresh.TokenURL = "https://evil.example/token"
+			f.Binding.Spec.Refresh.ClientCredentialsSecretRef = &authv1alpha1.SecretKeysRef{Name: "c"}
+		}, want: authv1alpha1.ReasonInvalidRefreshConfig},
+		"client override on Denied": {edit: func(f *Facts) {
+			f.Binding.Spec.Refresh.ClientCredentialsSecretRef = &authv1alpha1.SecretKeysRef{Name: "c"}
+		}, want: authv1alpha1.ReasonInvalidRefreshConfig},
+		"tokenURL without a client": {edit: func(f *Facts) {
+			f.Tenant.OverrideAllowed = true
+			f.Binding.Spec.Refresh.TokenURL = "https://evil.example/token"
+		}, want: authv1alpha1.ReasonInvalidRefreshConfig},
+		"allowed with a labelled client": {edit: func(f *Facts) {
+			f.Tenant.OverrideAllowed = true
+			f.Binding.Spec.Refresh.TokenURL = "https://idp.example/token"
+			f.Binding.Spec.Refresh.ClientCredentialsSecretRef = &authv1alpha1.SecretKeysRef{Name: "c"}
+		}},
+		"an unlabelled client Secret": {edit: func(f *Facts) {
+			f.Tenant.OverrideAllowed = true
+			f.Binding.Spec.Refresh.ClientCredentialsSecretRef = &authv1alpha1.SecretKeysRef{Name: "c"}
+			f.Tenant.OverrideRefused = Terminal(authv1alpha1.ReasonInvalidRefreshConfig, 0, "not labelled")
+		}, want: authv1alpha1.ReasonInvalidRefreshConfig},
+		"refused by a cluster policy":        {edit: func(f *Facts) { f.Tenant.Denied = "no" }, want: authv1alpha1.ReasonNotPermitted},
+		"no tenant":                          {edit: func(f *Facts) { f.Tenant.Found = false }, want: authv1alpha1.ReasonTenantNotFound},
+		"the home of the state is not known": {edit: func(f *Facts) { f.Tenant.HomeKnown = false }, want: authv1alpha1.ReasonTenantNotReady},
+		"the Secret belongs to someone else": {edit: func(f *Facts) { f.Conflict = "x" }, want: authv1alpha1.ReasonSecretConflict},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			b := testBinding()
+			f := testFacts(b, testHeld(b))
+			tc.edit(f)
+			got := Precheck(f)
+			switch {
+			case tc.want == "" && got != nil:
+				t.Fatalf("Precheck = %s: %s, want nothing", got.Reason, got.Message)
+			case tc.want != "" && (got == nil || got.Reason != tc.want):
+				t.Fatalf("Precheck = %+v, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// outcomes says what each I/O step of a scripted pass finds; the zero value is success.
+type outcomes struct {
+	refresh []string // per refresh attempt: "ok", "invalid_grant", "error"
+	read    string   // "new", "expired-with-refresh-token", "same", "error"
+	target  string   // "ok", "refused"
+	// lifetime of the tokens the IdP and Auth0 hand out; 0 means an hour.
+	lifetime time.Duration
+}
+
+func (o outcomes) lifetimeOr() time.Duration {
+	if o.lifetime == 0 {
+		return time.Hour
+	}
+	return o.lifetime
+}
+
+// drive runs a pass over f as the controller does, with each step's result taken from o, and
+// returns the steps taken and the final pass.
+func drive(t testing.TB, f *Facts, o outcomes) ([]string, *Pass) {
+	p := Start(f)
+	var steps []string
+	for range MaxSteps {
+		step := Next(f, p)
+		if step == StepDone {
+			return steps, p
+		}
+		steps = append(steps, step.String())
+		switch step {
+		case StepDropAllTargets, StepDropOldTargets:
+			p.TargetsDropped = true
+		case StepReread:
+			f.Fresh = true
+			p = Start(f)
+		case StepRefresh:
+			result := "ok"
+			if p.Refreshes < len(o.refresh) {
+				result = o.refresh[p.Refreshes]
+			}
+			p.Refreshes++
+			p.NeedRefresh = false
+			switch result {
+			case "ok":
+				p.Held = Renewed(f, p.Held, Renewal{AccessToken: "at-new", RefreshToken: "rt-new", ExpiresIn: o.lifetimeOr()})
+				p.Refreshed, p.InvalidGrant, p.Failure = true, false, nil
+			case "invalid_grant":
+				p.Held, p.InvalidGrant = Refused(p.Held), true
+				p.Failure = Transient(authv1alpha1.ReasonRefreshFailed, "invalid_grant")
+			default:
+				if p.Kept != nil {
+					p.Held = p.Kept
+				}
+				p.Failure = Transient(authv1alpha1.ReasonRefreshFailed, "500")
+			}
+			p.Kept = nil
+		case StepReadAuth0:
+			p.ReadAuth0 = true
+			read := &Token{AccessToken: "at-auth0", RefreshToken: "rt-auth0", Auth0RefreshHash: HashToken("rt-auth0"), Source: f.Source}
+			read.Expiry.ExpiresAt = f.Now.Add(o.lifetimeOr())
+			switch o.read {
+			case "error":
+				p.Failure = Transient(authv1alpha1.ReasonManagementAPIError, "503")
+				continue
+			case "expired-with-refresh-token":
+				read.Expiry.ExpiresAt = f.Now.Add(-time.Minute)
+			case "same":
+				if p.Held != nil {
+					copied := *p.Held
+					read = &copied
+				}
+			}
+			next, verdict, fail := AfterRead(f, p.Held, read)
+			if verdict == VerdictRefresh {
+				p.Kept = p.Held
+			}
+			p.Held, p.NeedRefresh, p.Failure = next, verdict == VerdictRefresh, fail
+		case StepPersist:
+			p.Persisted = true
+		case StepDropLegacy:
+			p.LegacyDropped = true
+		case StepWriteTarget:
+			p.TargetAttempted = true
+			if o.target == "refused" {
+				p.Failure = Terminal(authv1alpha1.ReasonSecretWriteFailed, 5*time.Minute, "refused")
+			} else {
+				p.TargetWritten = true
+			}
+		}
+	}
+	t.Fatalf("the pass did not end within %d steps: %v", MaxSteps, steps)
+	return nil, nil
+}
+
+func TestNextPerformsOneStepAtATimeInOrder(t *testing.T) {
+	due := func(f *Facts) { f.Now = f.Held.RenewAt }
+	expired := func(f *Facts) { f.Now = f.Held.Expiry.ExpiresAt.Add(time.Minute) }
+	tests := map[string]struct {
+		edit       func(f *Facts)
+		o          outcomes
+		want       string
+		wantReason string // of the pass's failure; "" for none
+	}{
+		"current and not due: nothing":             {edit: func(*Facts) {}, want: ""},
+		"Secret deleted: restored from the state":  {edit: func(f *Facts) { f.Target = nil }, want: "write-target"},
+		"first pass: read Auth0, persist, write":   {edit: func(f *Facts) { f.Held, f.State, f.Target = nil, nil, nil }, want: "reread,read-auth0,persist,write-target"},
+		"due: refresh, persist before the write":   {edit: due, want: "reread,refresh,persist,write-target"},
+		"due, the IdP fails: nothing is persisted": {edit: due, o: outcomes{refresh: []string{"error"}}, want: "reread,refresh", wantReason: authv1alpha1.ReasonRefreshFailed},
+		"invalid_grant: Auth0's newer refresh token is refreshed at once": {
+			edit: expired, o: outcomes{refresh: []string{"invalid_grant", "ok"}, read: "expired-with-refresh-token"},
+			want: "reread,refresh,read-auth0,refresh,persist,write-target",
+		},
+		"invalid_grant twice: no loop, the dead token is persisted": {
+			edit: expired, o: outcomes{refresh: []string{"invalid_grant", "invalid_grant"}, read: "expired-with-refresh-token"},
+			want: "reread,refresh,read-auth0,refresh,persist", wantReason: authv1alpha1.ReasonRefreshFailed,
+		},
+		"invalid_grant while the held token is valid: Auth0's new refresh token is kept for later": {
+			edit: due, o: outcomes{refresh: []string{"invalid_grant"}, read: "expired-with-refresh-token"},
+			want: "reread,refresh,read-auth0,persist",
+		},
+		"invalid_grant and Auth0 has a new token: adopted": {
+			edit: due, o: outcomes{refresh: []string{"invalid_grant"}, read: "new"},
+			want: "reread,refresh,read-auth0,persist,write-target",
+		},
+		"the API server refuses the Secret": {
+			edit: func(f *Facts) { f.Target = nil }, o: outcomes{target: "refused"},
+			want: "write-target", wantReason: authv1alpha1.ReasonSecretWriteFailed,
+		},
+		"not permitted: the Secrets go, nothing is requested": {
+			edit: func(f *Facts) { f.Tenant.Denied = "no" }, want: "drop-all-targets", wantReason: authv1alpha1.ReasonNotPermitted,
+		},
+		"no tenant: nothing":                   {edit: func(f *Facts) { f.Tenant.Found = false }, want: "", wantReason: authv1alpha1.ReasonTenantNotFound},
+		"the tenant's client is not built yet": {edit: func(f *Facts) { f.Tenant.ClientPending = true; f.Held = nil }, want: ""},
+		"spec changed: old Secrets go, the Secret is applied again": {
+			edit: func(f *Facts) { f.Binding.Generation = 2 }, want: "drop-old-targets,write-target",
+		},
+		"migration: the per-binding state becomes the identity's": {
+			edit: func(f *Facts) { f.State, f.Legacy = nil, true }, want: "persist,drop-legacy",
+		},
+		"force-refresh: refreshed although not due": {
+			edit: func(f *Facts) {
+				f.Binding.Annotations = map[string]string{authv1alpha1.AnnotationForceRefresh: "now"}
+			}, want: "reread,refresh,persist,write-target",
+		},
+		"force-refresh already acted on by this manager: nothing": {
+			edit: func(f *Facts) {
+				f.Binding.Annotations = map[string]string{authv1alpha1.AnnotationForceRefresh: "now"}
+				f.ForceHandled = true
+			}, want: "",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			b := testBinding()
+			f := testFacts(b, testHeld(b))
+			tc.edit(f)
+			steps, p := drive(t, f, tc.o)
+			if got := strings.Join(steps, ","); got != tc.want {
+				t.Errorf("steps = %q, want %q", got, tc.want)
+			}
+			switch {
+			case tc.wantReason == "" && p.Failure != nil:
+				t.Errorf("failure %s: %s", p.Failure.Reason, p.Failure.Message)
+			case tc.wantReason != "" && (p.Failure == nil || p.Failure.Reason != tc.wantReason):
+				t.Errorf("failure = %+v, want %s", p.Failure, tc.wantReason)
+			}
+		})
+	}
+}
+
+func TestAStateWriteAlwaysPrecedesTheTargetWrite(t *testing.T) {
+	b := testBinding()
+	for _, o := range []outcomes{{}, {refresh: []string{"invalid_grant", "ok"}, read: "expired-with-refresh-token"}, {read: "new"}} {
+		f := testFacts(b, testHeld(b))
+		f.Now = f.Held.RenewAt
+		steps, _ := drive(t, f, o)
+		if w := slices.Index(steps, "write-target"); w >= 0 && slices.Index(steps, "persist") > w {
+			t.Errorf("steps %v write the Secret before the state", steps)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package binding
+
+import (
+	corev1 "k8s.io/api/core/v1"
+
+	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+)
+
+// managedDataKeys are the target Secret keys the operator owns.
+var managedDataKeys = []string{
+	authv1alpha1.SecretKeyAccessToken, authv1alpha1.SecretKeyExpiresAt,
+	authv1alpha1.SecretKeyRefreshToken, authv1alpha1.SecretKeyAccessTokenSecret,
+}
+
+// Target is the content of the binding's Secret for a held token.
+type Target struct {
+	Data        map[string][]byte
+	Labels      map[string]string
+	Annotations map[string]string
+	Type        corev1.SecretType
+	Owned       bool // carries a controller ownerReference to the binding
+}
+
+// stringMap copies a map of string-like values into a new, non-nil map.
+func stringMap[V ~string](m map[string]V) map[string]string {
+	out := make(map[string]string, len(m)+3)
+	for k, v := range m {
+		out[k] = string(v)
+	}
+	return out
+}
+
+// DesiredTarget is the content of the binding's Secret for the token t.
+func DesiredTarget(b *authv1alpha1.IdPTokenBinding, t *Token) Target {
+	d := Target{
+		Data:        map[string][]byte{authv1alpha1.SecretKeyAccessToken: []byte(t.AccessToken)},
+		Labels:      stringMap(b.Spec.Secret.Labels),
+		Annotations: stringMap(b.Spec.Secret.Annotations),
+		Type:        b.Spec.Secret.Type,
+		Owned:       b.Spec.DeletionPolicy != authv1alpha1.DeletionPolicyRetain,
+	}
+	if d.Type == "" {
+		d.Type = corev1.SecretTypeOpaque
+	}
+	d.Labels[authv1alpha1.LabelManagedBy] = authv1alpha1.ManagedByValue
+	d.Labels[authv1alpha1.LabelBinding] = b.Name
+	if exp := t.Expiry.ExpiresAt; !exp.IsZero() {
+		d.Data[authv1alpha1.SecretKeyExpiresAt] = FormatTime(exp)
+		d.Annotations[authv1alpha1.AnnotationExpiresAt] = string(FormatTime(exp))
+	}
+	if b.Spec.Secret.IncludeRefreshToken && t.RefreshToken != "" && !t.RefreshTokenDead {
+		d.Data[authv1alpha1.SecretKeyRefreshToken] = []byte(t.RefreshToken)
+	}
+	if t.AccessTokenSecret != "" {
+		d.Data[authv1alpha1.SecretKeyAccessTokenSecret] = []byte(t.AccessTokenSecret)
+	}
+	if t.Identity.Provider != "" {
+		d.Annotations[authv1alpha1.AnnotationProvider] = t.Identity.Provider
+	}
+	if t.Identity.Connection != "" {
+		d.Annotations[authv1alpha1.AnnotationConnection] = t.Identity.Connection
+	}
+	return d
+}
+
+// TargetUpToDate tells whether the Secret s already has everything the operator would write
+// for t, so that it is written only when its content changes.
+func TargetUpToDate(b *authv1alpha1.IdPTokenBinding, t *Token, s *corev1.Secret) bool {
+	want := DesiredTarget(b, t)
+	if s.Type != want.Type || HasControllerRef(s, b) != want.Owned {
+		return false
+	}
+	for _, k := range managedDataKeys {
+		v, ok := want.Data[k]
+		got, has := s.Data[k]
+		if ok != has || string(v) != string(got) {
+			return false
+		}
+	}
+	for k, v := range want.Labels {
+		if s.Labels[k] != v {
+			return false
+		}
+	}
+	for k, v := range want.Annotations {
+		if s.Annotations[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// HasControllerRef tells whether s is controlled by the binding b.
+func HasControllerRef(s *corev1.Secret, b *authv1alpha1.IdPTokenBinding) bool {
+	for _, ref := range s.OwnerReferences {
+		if ref.UID == b.UID && ref.Controller != nil && *ref.Controller {
+			return true
+		}
+	}
+	return false
+}
+
+// ManagedBy tells whether a Secret belongs to the binding.
+func ManagedBy(s *corev1.Secret, b *authv1alpha1.IdPTokenBinding) bool {
+	return s.Labels[authv1alpha1.LabelManagedBy] == authv1alpha1.ManagedByValue &&
+		s.Labels[authv1alpha1.LabelBinding] == b.Name
+}

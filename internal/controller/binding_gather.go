@@ -1,0 +1,191 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+	"github.com/idptoken/idptoken-operator/internal/binding"
+)
+
+// gather reads every input of the pass from the cache. Errors here are API-server errors,
+// returned as is.
+func (r *BindingReconciler) gather(ctx context.Context, b *authv1alpha1.IdPTokenBinding) (*bindingInput, error) {
+	in := &bindingInput{tenantKey: tenantKeyOf(b)}
+	in.identity = identityOf(in.tenantKey, b)
+	in.Facts = binding.Facts{Binding: b, Now: r.Clock.Now().UTC(), Source: in.identity.hash(), Jitter: r.jitter()}
+	if v, ok := r.forced.Load(b.UID); ok {
+		in.ForceHandled = v == b.Annotations[authv1alpha1.AnnotationForceRefresh]
+		if v == b.Status.LastForceRefresh {
+			r.forced.Delete(b.UID) // the cache has caught up
+		}
+	}
+	if err := r.gatherTenant(ctx, in); err != nil {
+		return nil, err
+	}
+	peers := &authv1alpha1.IdPTokenBindingList{}
+	if err := r.Client.List(ctx, peers, client.MatchingFields{identityIndex: in.Source}); err != nil {
+		return nil, err
+	}
+	in.Policy = binding.PolicyOf(append(peers.Items, *b))
+
+	if b.Spec.Refresh.ClientCredentialsSecretRef != nil && in.Tenant.Found && in.Tenant.Denied == "" && in.Tenant.OverrideAllowed {
+		in.override, in.Tenant.OverrideRefused = r.overrideClient(ctx, in)
+	}
+
+	var err error
+	if in.Target, err = r.cachedSecret(ctx, b.Namespace, b.Spec.Secret.Name); err != nil {
+		return nil, err
+	}
+	if in.Target != nil && !binding.ManagedBy(in.Target, b) {
+		in.Target, in.Conflict = nil, b.Spec.Secret.Name
+	}
+	if home := r.homeNamespace(in); home != "" {
+		if in.state, err = r.cachedSecret(ctx, home, in.identity.stateName()); err != nil {
+			return nil, err
+		}
+	}
+	in.setState(in.state)
+	if in.state == nil {
+		// An earlier version kept refresh state per binding: migrate it, newest refresh token first.
+		if in.legacy, err = r.cachedSecret(ctx, b.Namespace, legacyStateName(b)); err != nil {
+			return nil, err
+		}
+		if in.legacy != nil && binding.ManagedBy(in.legacy, b) && in.legacy.Labels[authv1alpha1.LabelRole] == authv1alpha1.RoleRefreshState {
+			in.Held, in.Legacy = parseLegacyState(in.legacy, b, in.identity), true
+		} else {
+			in.legacy = nil
+		}
+	}
+	return in, nil
+}
+
+// setState takes s as the identity's refresh-state Secret, unless it is not the operator's: a
+// hand-made Secret of that name is never used nor overwritten.
+func (in *bindingInput) setState(s *corev1.Secret) {
+	if s != nil && !isStateOf(s, in.identity) {
+		s = nil
+	}
+	in.state, in.State, in.Held = s, nil, nil
+	if s != nil {
+		in.State = s.Data
+		if in.State == nil {
+			in.State = map[string][]byte{}
+		}
+		in.Held = binding.ParseState(s.Data)
+	}
+}
+
+// gatherTenant finds the binding's tenant and, for a ClusterAuth0Tenant, applies its policy.
+func (r *BindingReconciler) gatherTenant(ctx context.Context, in *bindingInput) error {
+	in.Tenant = binding.Tenant{Kind: in.tenantKey.Kind, Name: in.tenantKey.Name, Namespace: in.tenantKey.Namespace}
+	var t tenantObject = &authv1alpha1.Auth0Tenant{}
+	if in.tenantKey.Kind == authv1alpha1.TenantKindCluster {
+		t = &authv1alpha1.ClusterAuth0Tenant{}
+	}
+	switch err := r.Client.Get(ctx, in.tenantKey.NamespacedName, t); {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	}
+	in.tenant, in.Tenant.Found = t, true
+	in.Tenant.HomeKnown = r.homeNamespace(in) != ""
+	in.Tenant.OverrideAllowed = t.TenantSpec().RefreshOverride == authv1alpha1.RefreshOverrideAllowed
+	if ct, ok := t.(*authv1alpha1.ClusterAuth0Tenant); ok {
+		ns := &metav1.PartialObjectMetadata{}
+		ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+		if err := r.Client.Get(ctx, types.NamespacedName{Name: in.Binding.Namespace}, ns); err != nil {
+			return fmt.Errorf("reading namespace %s: %w", in.Binding.Namespace, err)
+		}
+		if ok, why := permitted(ct.Name, ct.Spec.Conditions, ns.Name, ns.Labels, subjectOf(in.Binding)); !ok {
+			in.Tenant.Denied = why
+			return nil
+		}
+	}
+	in.api = r.Tenants.API(in.tenantKey)
+	in.Tenant.ClientPending = in.api == nil && tenantReady(t)
+	return nil
+}
+
+func tenantReady(t tenantObject) bool {
+	c := meta.FindStatusCondition(t.TenantStatus().Conditions, authv1alpha1.ConditionReady)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == t.GetGeneration()
+}
+
+// homeNamespace is where the refresh state of the binding's identities lives: the Auth0Tenant's
+// namespace, or the operator's for a ClusterAuth0Tenant, so teams never see its refresh tokens.
+func (r *BindingReconciler) homeNamespace(in *bindingInput) string {
+	if in.tenantKey.Kind == authv1alpha1.TenantKindCluster {
+		return r.ClusterResourceNamespace
+	}
+	return in.tenantKey.Namespace
+}
+
+// cachedSecret returns a Secret the operator manages from the cache, nil when the cache has none.
+// The cache holds only managed Secrets: a miss is confirmed by the create that follows failing.
+func (r *BindingReconciler) cachedSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
+	s := &corev1.Secret{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, s); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	return s, nil
+}
+
+// reread takes the identity's lock and re-reads its refresh-state Secret from the API server: a
+// cached copy that lags behind the last write would send a spent refresh token. The pass starts
+// over from the fresh facts.
+func (r *BindingReconciler) reread(ctx context.Context, in *bindingInput) (*binding.Pass, error) {
+	in.unlock = r.lineage.lock(in.identity)
+	in.Fresh = true
+	if home := r.homeNamespace(in); home != "" {
+		s := &corev1.Secret{}
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: home, Name: in.identity.stateName()}, s)
+		switch {
+		case apierrors.IsNotFound(err):
+			if in.state != nil {
+				in.setState(nil)
+			}
+		case err != nil:
+			return nil, err
+		case in.state == nil || s.ResourceVersion != in.state.ResourceVersion:
+			if isStateOf(s, in.identity) {
+				in.setState(s)
+			}
+		}
+	}
+	return binding.Start(&in.Facts), nil
+}
+
+// overrideClient reads spec.refresh.clientCredentialsSecretRef, which may only name a Secret
+// labelled auth.idptoken.dev/oauth-client: "true": its labels are checked on the Secret's
+// metadata before its data is read, so no other Secret's values are ever read or sent.
+func (r *BindingReconciler) overrideClient(ctx context.Context, in *bindingInput) (*oauthClient, *binding.Failure) {
+	b := in.Binding
+	ref := b.Spec.Refresh.ClientCredentialsSecretRef
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	switch err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: ref.Name}, m); {
+	case apierrors.IsNotFound(err):
+		return nil, binding.Terminal(authv1alpha1.ReasonInvalidRefreshConfig, time.Minute,
+			"spec.refresh.clientCredentialsSecretRef: Secret %q not found in namespace %s", ref.Name, b.Namespace)
+	case err != nil:
+		return nil, binding.Transient(authv1alpha1.ReasonRefreshFailed, "Reading spec.refresh.clientCredentialsSecretRef: %v", err)
+	case m.Labels[authv1alpha1.LabelOAuthClient] != "true":
+		return nil, binding.Terminal(authv1alpha1.ReasonInvalidRefreshConfig, time.Minute,
+			"spec.refresh.clientCredentialsSecretRef: Secret %q is not labelled %s: \"true\"; only Secrets made to hold an OAuth client may be used", ref.Name, authv1alpha1.LabelOAuthClient)
+	}
+	id, secret, err := readClientCredentials(ctx, r.APIReader, b.Namespace, ref)
+	if err != nil {
+		return nil, binding.Terminal(authv1alpha1.ReasonInvalidRefreshConfig, time.Minute, "Reading spec.refresh.clientCredentialsSecretRef: %v", err)
+	}
+	return &oauthClient{id: id, secret: secret}, nil
+}
