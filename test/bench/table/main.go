@@ -12,8 +12,9 @@
 //   - CPU (utime+stime of /proc/<pid>/stat) and peak RSS (VmHWM of /proc/<pid>/status) of the
 //     manager and of kube-apiserver;
 //   - create→Ready latency per binding (create returned → first seen Ready by the watch);
-//   - the API server's write floor: the same number of Secret creates and updates, made by 4
-//     workers (the manager's default --max-concurrent-reconciles) after the manager stopped.
+//   - the API server's write floor: the same number of Secret creates and updates, made by as
+//     many workers as the manager's --max-concurrent-reconciles after the manager stopped; and
+//     every write of the run (the bindings' creates and the manager's writes) replayed likewise.
 //
 // Environment: KUBEBUILDER_ASSETS (kube-apiserver, etcd), BENCH_MANAGER (default bin/manager),
 // BENCH_SCALE=small (default; about 5 minutes) or full (the table of issue 11; about 20
@@ -178,6 +179,10 @@ type result struct {
 	ready                  int
 	elapsed, createTook    time.Duration
 	floor                  time.Duration
+	// allWrites is every write of the run (the bindings' creates and the manager's writes),
+	// replayed as Secret writes by the manager's number of workers; allWritesFloor is its time.
+	allWrites      int
+	allWritesFloor time.Duration
 	auth0Reqs, rateLimited int
 	auth0First, auth0Span  time.Duration // first Management API request after the first create; first to last
 	m2mTokens              int
@@ -293,9 +298,15 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 	}
 
 	c.stopManager()
-	progress("  all Ready in %.1fs; measuring the API server's write floor (%d Secret creates + %d updates, 4 workers)", r.elapsed.Seconds(), w.bindings, w.bindings)
-	if r.floor, err = writeFloor(ctx, c, w.bindings, 4); err != nil {
+	workers := managerWorkers(o.managerArgs)
+	progress("  all Ready in %.1fs; measuring the API server's write floor (%d Secret creates + %d updates, %d workers)", r.elapsed.Seconds(), w.bindings, w.bindings, workers)
+	if r.floor, err = writeFloor(ctx, c, "write-floor", w.bindings, w.bindings, workers); err != nil {
 		progress("  write floor: %v", err)
+	}
+	r.allWrites = w.bindings + r.reqs.writes(func(string) bool { return true })
+	progress("  replaying the run's %d writes (%d workers)", r.allWrites, workers)
+	if r.allWritesFloor, err = writeFloor(ctx, c, "all-writes-floor", (r.allWrites+1)/2, r.allWrites/2, workers); err != nil {
+		progress("  all-writes floor: %v", err)
 	}
 	return r
 }
@@ -317,19 +328,23 @@ func measureSteady(ctx context.Context, c *cluster, w workload, rw *readyWatch) 
 	return st
 }
 
-// writeFloor times n Secret creates followed by n updates of them by the given number of
-// workers: two writes per binding, as the operator's floor of one Secret write and one
-// status write per binding.
-func writeFloor(ctx context.Context, c *cluster, n, workers int) (time.Duration, error) {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "write-floor"}}
+// writeFloor times creates Secret creates followed by updates updates of them by the given
+// number of workers, in a namespace of its own. With creates = updates = bindings it is the
+// operator's floor of one Secret write and one status write per binding.
+func writeFloor(ctx context.Context, c *cluster, namespace string, creates, updates, workers int) (time.Duration, error) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
 	if err := c.k8s.Create(ctx, ns); err != nil {
 		return 0, err
 	}
-	secrets := make([]*corev1.Secret, n)
+	secrets := make([]*corev1.Secret, creates)
 	start := time.Now()
 	for _, update := range []bool{false, true} {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(workers)
+		n := creates
+		if update {
+			n = min(updates, creates)
+		}
 		for i := range n {
 			g.Go(func() error {
 				if update {
@@ -350,6 +365,20 @@ func writeFloor(ctx context.Context, c *cluster, n, workers int) (time.Duration,
 		}
 	}
 	return time.Since(start), nil
+}
+
+// managerWorkers is the manager's --max-concurrent-reconciles: from BENCH_MANAGER_ARGS, else
+// its default.
+func managerWorkers(args []string) int {
+	workers := 16
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--max-concurrent-reconciles="); ok {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				workers = n
+			}
+		}
+	}
+	return workers
 }
 
 // latencies returns the median and 99th percentile of create→Ready.

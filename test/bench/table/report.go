@@ -48,8 +48,12 @@ func printTable(out io.Writer, scale string, results []*result) error {
 		if r.ready == 0 {
 			continue
 		}
-		p("  creating the bindings took %s; API-server write floor (%d Secret creates + %d updates, 4 workers): %s; M2M tokens issued: %d; bindings ever seen with failedAttempts > 0: %d\n",
+		p("  creating the bindings took %s; API-server write floor (%d Secret creates + %d updates): %s; M2M tokens issued: %d; bindings ever seen with failedAttempts > 0: %d\n",
 			secs(r.createTook), r.w.bindings, r.w.bindings, secs(r.floor), r.m2mTokens, r.failedBindings)
+		if r.allWritesFloor > 0 {
+			p("  all %d writes of the run (the bindings' creates, the manager's Secrets, statuses and Events) replayed as Secret writes: %s; all Ready took %.2f× that\n",
+				r.allWrites, secs(r.allWritesFloor), r.elapsed.Seconds()/r.allWritesFloor.Seconds())
+		}
 		if r.auth0Span > 0 {
 			rate := effectiveRate(r.w)
 			p("  Auth0: first request %s after the first create; the %d requests spanned %s (a full bucket of %d refilling at %d/s allows that many in %s)\n",
