@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	memlimit "github.com/KimMachineGun/automemlimit/memlimit"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -53,7 +54,7 @@ func main() {
 		"Enable leader election, so that only one manager is active at a time.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", false, "Serve metrics over HTTPS with authentication and authorization.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off because of HTTP/2 rapid-reset CVEs).")
-	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 4,
+	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 16,
 		"How many IdPTokenBindings are reconciled at once.")
 	flag.StringVar(&watchNamespaces, "watch-namespace", "",
 		"Comma-separated namespaces to watch; empty watches all namespaces.")
@@ -67,6 +68,12 @@ func main() {
 	flag.Parse()
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+
+	// A soft memory limit of 90% of the container's: the garbage collector works harder near the
+	// limit instead of the kernel killing the pod. An explicit GOMEMLIMIT wins.
+	if limit, err := memlimit.SetGoMemLimitWithOpts(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup)); err == nil && limit > 0 {
+		setupLog.Info("Set GOMEMLIMIT from the container's memory limit", "bytes", limit)
+	}
 
 	if maxConcurrentReconciles < 1 {
 		setupLog.Error(fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", maxConcurrentReconciles), "Invalid flags")

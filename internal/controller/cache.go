@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -33,8 +34,9 @@ func CacheOptions(namespaces []string, clusterResourceNamespace string) cache.Op
 	secrets := cache.ByObject{Label: ManagedSecretSelector}
 	opts := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: secrets},
-		// The operator never reads managedFields; they are most of a small object's size.
-		DefaultTransform: cache.TransformStripManagedFields(),
+		// The operator never reads managedFields nor kubectl's last-applied copy of a spec; they
+		// are most of a small object's size.
+		DefaultTransform: stripUnread,
 	}
 	if len(namespaces) > 0 {
 		opts.DefaultNamespaces = make(map[string]cache.Config, len(namespaces))
@@ -48,4 +50,22 @@ func CacheOptions(namespaces []string, clusterResourceNamespace string) cache.Op
 		}
 	}
 	return opts
+}
+
+// stripUnread drops what the operator never reads from every cached object: managedFields and
+// kubectl's last-applied-configuration annotation (a second copy of an applied binding's spec).
+func stripUnread(obj any) (any, error) {
+	obj, err := cache.TransformStripManagedFields()(obj)
+	if err != nil {
+		return obj, err
+	}
+	if o, ok := obj.(metav1.Object); ok {
+		if a := o.GetAnnotations(); a != nil {
+			if _, has := a[corev1.LastAppliedConfigAnnotation]; has {
+				delete(a, corev1.LastAppliedConfigAnnotation)
+				o.SetAnnotations(a)
+			}
+		}
+	}
+	return obj, nil
 }
