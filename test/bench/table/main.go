@@ -174,15 +174,15 @@ func run() int {
 
 // result is what one workload measured.
 type result struct {
-	w                      workload
-	failures               []string
-	ready                  int
-	elapsed, createTook    time.Duration
-	floor                  time.Duration
+	w                   workload
+	failures            []string
+	ready               int
+	elapsed, createTook time.Duration
+	floor               time.Duration
 	// allWrites is every write of the run (the bindings' creates and the manager's writes),
 	// replayed as Secret writes by the manager's number of workers; allWritesFloor is its time.
-	allWrites      int
-	allWritesFloor time.Duration
+	allWrites              int
+	allWritesFloor         time.Duration
 	auth0Reqs, rateLimited int
 	auth0First, auth0Span  time.Duration // first Management API request after the first create; first to last
 	m2mTokens              int
