@@ -113,6 +113,9 @@ var _ = Describe("A manager killed with SIGKILL during refreshes", func() {
 			startManager()
 
 			Eventually(func(g Gomega) {
+				if n := sim.Stats().InvalidGrants - before.InvalidGrants; n > 0 {
+					StopTrying(fmt.Sprintf("the IdP refused %d spent or unknown refresh tokens: the lineage is lost", n)).Now()
+				}
 				expectServed(g, bindings...)
 				b := &authv1alpha1.IdPTokenBinding{}
 				g.Expect(k8s.Get(suiteCtx, target.key(), b)).To(Succeed())
