@@ -51,7 +51,7 @@ var _ = Describe("An Auth0 outage longer than a token lifetime across a manager 
 					st := sim.Stats()
 					GinkgoWriter.Printf("outage: token invalid %v after the restart; during the outage the IdP saw %d refreshes, Auth0 %d requests, invalid_grant %d\n",
 						time.Since(restarted).Round(time.Second), st.IdPRefreshes[idp]-base.IdPRefreshes[idp], st.APIRequests-base.APIRequests, st.InvalidGrants-base.InvalidGrants)
-					GinkgoWriter.Printf("outage: requests to the simulator since the restart: %s\n", requests.since(baseRequests))
+					GinkgoWriter.Printf("outage: requests to the simulator since the restart: %s\n", requests.since(baseRequests, "/oauth/", "/api/", "/idp/"+idp+"/"))
 					printConditions(bindings)
 					AddReportEntry("outage: first invalid token after the restart", time.Since(restarted).Round(time.Second).String())
 					Fail(fmt.Sprintf("%v after the restart during the Auth0 outage: %v", time.Since(restarted).Round(time.Second), err))
@@ -63,7 +63,7 @@ var _ = Describe("An Auth0 outage longer than a token lifetime across a manager 
 		end := sim.Stats()
 		refreshes := end.IdPRefreshes[idp] - base.IdPRefreshes[idp]
 		report := fmt.Sprintf("%v of Auth0 outage after the restart (%.1f lifetimes): %d checks of %d Secrets all valid, %d refreshes at the IdP, %d invalid_grant; requests: %s",
-			window, float64(window)/float64(lifetime), checks, len(bindings), refreshes, end.InvalidGrants-base.InvalidGrants, requests.since(baseRequests))
+			window, float64(window)/float64(lifetime), checks, len(bindings), refreshes, end.InvalidGrants-base.InvalidGrants, requests.since(baseRequests, "/oauth/", "/api/", "/idp/"+idp+"/"))
 		GinkgoWriter.Println(report)
 		AddReportEntry("outage across a restart", report)
 		Expect(refreshes).To(BeNumerically(">=", 1), "tokens stayed valid for longer than a lifetime, so the IdP must have refreshed them")

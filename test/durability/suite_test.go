@@ -244,11 +244,15 @@ func (c *requestCounter) snapshot() map[string]int {
 	return maps.Clone(c.counts)
 }
 
-// since is "path status ×n" for every count that grew since then.
-func (c *requestCounter) since(then map[string]int) string {
+// since is "path status ×n" for every count that grew since then, of the paths starting with
+// one of prefixes.
+func (c *requestCounter) since(then map[string]int, prefixes ...string) string {
 	now := c.snapshot()
 	var out []string
 	for k, v := range now {
+		if !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(k, p) }) {
+			continue
+		}
 		if d := v - then[k]; d > 0 {
 			out = append(out, fmt.Sprintf("%s ×%d", k, d))
 		}
@@ -329,9 +333,15 @@ func (b bindingRef) secretKey() client.ObjectKey {
 	return client.ObjectKey{Namespace: b.ns, Name: b.name + "-token"}
 }
 
-// newBinding creates a binding of the user's identity on connection through the tenant.
+// newBinding creates a binding of the user's identity on connection through the tenant; it is
+// deleted when the spec ends, so that it does not keep refreshing during the next ones (envtest
+// has no namespace controller to do it).
 func newBinding(ref bindingRef, kind authv1alpha1.TenantKind, tenant, userID, connection string) {
 	GinkgoHelper()
+	DeferCleanup(func() {
+		Expect(client.IgnoreNotFound(k8s.Delete(suiteCtx, &authv1alpha1.IdPTokenBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: ref.name, Namespace: ref.ns}}))).To(Succeed())
+	})
 	Expect(k8s.Create(suiteCtx, &authv1alpha1.IdPTokenBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: ref.name, Namespace: ref.ns},
 		Spec: authv1alpha1.IdPTokenBindingSpec{
