@@ -53,6 +53,21 @@ limitations under the License.
 // is the lifetime at issuance (relative to last_login), not the remaining
 // time. DeleteUser revokes every refresh token issued for the user.
 //
+// # Refresh commit
+//
+// An IdP with IdPOptions.ReplyDelay holds the reply to a valid refresh grant
+// for that long and commits the grant only when it delivers the reply: if
+// the client's connection is gone when the delay ends, nothing happens (a
+// strict IdP's refresh token stays unspent, no new tokens exist), and the
+// grant counts in Stats.IdPRefreshesAbandoned. A refresh token spent by
+// someone else during the hold gets invalid_grant. This is the most
+// forgiving model an IdP can have: a client killed while it waits loses
+// nothing. What no IdP can offer is the moment between its commit and the
+// client persisting the reply: a client killed then has spent its refresh
+// token without learning the successor. IdPOptions.Observe reports when a
+// grant arrived, was committed (its reply is being written) or abandoned,
+// so that tests can act at, and measure from, those moments.
+//
 // # Token Vault
 //
 // A connection with ConnectionSpec.TokenVault renders

@@ -111,15 +111,65 @@ func (s *Server) handleIdP(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusBadRequest, oauthError{Error: "invalid_request", ErrorDescription: "missing refresh_token"})
 		return
 	}
-	reply(s.refresh(name, rt))
+	s.observe(o, IdPRefreshArrived)
+	if o.ReplyDelay > 0 {
+		if status, body, refused := s.checkRefresh(name, rt); refused {
+			reply(status, body)
+			return
+		}
+		if !s.holdReply(r, o.ReplyDelay) {
+			s.mu.Lock()
+			s.stats.IdPRefreshesAbandoned++
+			s.mu.Unlock()
+			s.observe(o, IdPRefreshAbandoned)
+			// Nobody is listening: abort instead of answering.
+			panic(http.ErrAbortHandler)
+		}
+	}
+	status, body := s.refresh(name, rt)
+	if status == http.StatusOK {
+		s.observe(o, IdPRefreshCommitted)
+	}
+	reply(status, body)
 }
 
-// refresh performs a refresh grant at IdP name and returns the response
-// status and body. Error descriptions never contain the token.
-func (s *Server) refresh(name, token string) (int, any) {
+// observe tells o.Observe about a step of a refresh grant.
+func (s *Server) observe(o IdPOptions, kind IdPEventKind) {
+	if o.Observe != nil {
+		o.Observe(IdPEvent{IdP: o.Name, Kind: kind, At: s.clk.Now()})
+	}
+}
+
+// holdReply waits d on the server's clock and reports whether the client is
+// still there to receive the reply: false when its connection closed (which
+// cancels the request's context) or the server is closing.
+func (s *Server) holdReply(r *http.Request, d time.Duration) bool {
+	t := s.clk.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return r.Context().Err() == nil
+	case <-r.Context().Done():
+		return false
+	case <-s.done:
+		return false
+	}
+}
+
+// checkRefresh refuses a refresh token the IdP would not accept now,
+// counting the invalid_grant, without committing anything.
+func (s *Server) checkRefresh(name, token string) (status int, body any, refused bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := s.idps[name]
+	if status, body, refused = s.refuseLocked(name, token); refused {
+		s.stats.InvalidGrants++
+	}
+	return status, body, refused
+}
+
+// refuseLocked returns the invalid_grant answer for a refresh token the IdP
+// does not accept now. Error descriptions never contain the token.
+func (s *Server) refuseLocked(name, token string) (int, any, bool) {
 	rec, ok := s.refreshTokens[token]
 	var desc string
 	switch {
@@ -130,10 +180,23 @@ func (s *Server) refresh(name, token string) (int, any) {
 	case rec.spent:
 		desc = "The refresh token has already been used."
 	}
-	if desc != "" {
-		s.stats.InvalidGrants++
-		return http.StatusBadRequest, oauthError{Error: "invalid_grant", ErrorDescription: desc}
+	if desc == "" {
+		return 0, nil, false
 	}
+	return http.StatusBadRequest, oauthError{Error: "invalid_grant", ErrorDescription: desc}, true
+}
+
+// refresh performs a refresh grant at IdP name and returns the response
+// status and body. Error descriptions never contain the token.
+func (s *Server) refresh(name, token string) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.idps[name]
+	if status, body, refused := s.refuseLocked(name, token); refused {
+		s.stats.InvalidGrants++
+		return status, body
+	}
+	rec := s.refreshTokens[token]
 
 	now := s.clk.Now()
 	resp := idpTokenResponse{

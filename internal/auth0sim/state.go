@@ -63,6 +63,39 @@ type IdPOptions struct {
 	// the identities Auth0 returns (like GitHub apps without expiring
 	// tokens would, while the tokens still expire here).
 	OmitExpiresIn bool
+	// ReplyDelay holds the reply to every valid refresh grant this long
+	// (on Options.Clock) after the request arrived, and makes the IdP commit
+	// the grant only when it delivers the reply (see "Refresh commit" in
+	// the package documentation). 0 answers at once.
+	ReplyDelay time.Duration
+	// Observe, when set, is told how each refresh grant at this IdP
+	// progresses (see IdPEvent). It is called synchronously from the
+	// request's handler, without locks held, and must return quickly. It
+	// never receives a token value.
+	Observe func(IdPEvent)
+}
+
+// IdPEventKind is a step of a refresh grant at an IdP.
+type IdPEventKind string
+
+const (
+	// IdPRefreshArrived: an authenticated refresh grant arrived; the refresh
+	// token has not been checked yet.
+	IdPRefreshArrived IdPEventKind = "arrived"
+	// IdPRefreshCommitted: the grant succeeded, its new tokens exist (a
+	// strict IdP's refresh token is spent), and the reply is being written.
+	IdPRefreshCommitted IdPEventKind = "committed"
+	// IdPRefreshAbandoned: the client went away while ReplyDelay held the
+	// reply, so nothing was committed.
+	IdPRefreshAbandoned IdPEventKind = "abandoned"
+)
+
+// IdPEvent is one step of a refresh grant, as passed to IdPOptions.Observe.
+type IdPEvent struct {
+	IdP  string
+	Kind IdPEventKind
+	// At is Options.Clock's time of the step.
+	At time.Time
 }
 
 // IdentitySpec describes one identity linked to an Auth0 user.
@@ -190,6 +223,10 @@ type Stats struct {
 	IdPRefreshes map[string]int
 	// InvalidGrants counts invalid_grant responses of the IdP endpoints.
 	InvalidGrants int
+	// IdPRefreshesAbandoned counts valid refresh grants that were not
+	// committed because the client went away while IdPOptions.ReplyDelay
+	// held the reply.
+	IdPRefreshesAbandoned int
 	// RateLimited counts 429 responses sent, including injected ones.
 	RateLimited int
 	// HangingRequests is the number of requests currently blocked by a
@@ -485,6 +522,30 @@ func (s *Server) AccessTokenValid(token string) (expiresAt time.Time, ok bool) {
 		return time.Time{}, false
 	}
 	return at.expiresAt, s.clk.Now().Before(at.expiresAt)
+}
+
+// RefreshTokenLive reports whether token is a refresh token an IdP issued
+// that would be accepted now: neither spent (strict rotation) nor revoked.
+func (s *Server) RefreshTokenLive(token string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rt, ok := s.refreshTokens[token]
+	return ok && !rt.spent && !rt.revoked
+}
+
+// LiveRefreshTokens returns how many refresh tokens of the named IdP would be
+// accepted now. With strict rotation, a user whose lineage has not forked
+// (and who has not logged in again) has exactly one.
+func (s *Server) LiveRefreshTokens(idpName string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, rt := range s.refreshTokens {
+		if rt.idp == idpName && !rt.spent && !rt.revoked {
+			n++
+		}
+	}
+	return n
 }
 
 // RefreshTokenSpent reports whether token is a refresh token of a strict IdP

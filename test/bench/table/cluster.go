@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -25,6 +22,7 @@ import (
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 	"github.com/idptoken/idptoken-operator/internal/auth0sim"
 	"github.com/idptoken/idptoken-operator/internal/controller"
+	"github.com/idptoken/idptoken-operator/test/internal/procmgr"
 )
 
 const (
@@ -59,9 +57,7 @@ type cluster struct {
 	apiSpan   *requestSpan
 	sim       *auth0sim.Server
 	ns        string
-	mgr       *exec.Cmd
-	mgrDone   chan struct{}
-	mgrErr    error
+	mgr       *procmgr.Process
 }
 
 type clusterOptions struct {
@@ -132,67 +128,21 @@ func startCluster(ctx context.Context, o clusterOptions) (*cluster, error) {
 
 // startManager writes a kubeconfig for the manager's own user and starts bin/manager with it.
 func (c *cluster) startManager(binary string, extra []string) error {
-	user, err := c.env.AddUser(envtest.User{Name: managerUser, Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return fmt.Errorf("creating the manager's user: %w", err)
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		return err
-	}
 	kubeconfig := filepath.Join(c.dir, "manager.kubeconfig")
-	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+	if err := procmgr.WriteKubeconfig(c.env, managerUser, kubeconfig); err != nil {
 		return err
 	}
-	logFile, err := os.Create(filepath.Join(c.dir, "manager.log"))
-	if err != nil {
-		return err
-	}
-	args := append([]string{"--kubeconfig=" + kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0"}, extra...)
-	c.mgr = exec.Command(binary, args...)
-	c.mgr.Stdout, c.mgr.Stderr = logFile, logFile
-	c.mgr.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := c.mgr.Start(); err != nil {
-		_ = logFile.Close()
-		return fmt.Errorf("starting %s: %w", binary, err)
-	}
-	c.mgrDone = make(chan struct{})
-	go func() {
-		c.mgrErr = c.mgr.Wait()
-		_ = logFile.Close()
-		close(c.mgrDone)
-	}()
-	return nil
+	var err error
+	c.mgr, err = procmgr.Start(binary, kubeconfig, filepath.Join(c.dir, "manager.log"), extra...)
+	return err
 }
 
 // managerExited reports whether the manager has stopped (it never should during a run).
-func (c *cluster) managerExited() error {
-	select {
-	case <-c.mgrDone:
-		if c.mgrErr == nil {
-			return errors.New("the manager exited")
-		}
-		return fmt.Errorf("the manager exited: %w", c.mgrErr)
-	default:
-		return nil
-	}
-}
+func (c *cluster) managerExited() error { return c.mgr.Exited() }
 
 func (c *cluster) stopManager() {
-	if c.mgr == nil || c.mgr.Process == nil {
-		return
-	}
-	select {
-	case <-c.mgrDone:
-		return
-	default:
-	}
-	_ = c.mgr.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.mgrDone:
-	case <-time.After(30 * time.Second):
-		_ = c.mgr.Process.Kill()
-		<-c.mgrDone
+	if c.mgr != nil {
+		c.mgr.Stop(30 * time.Second)
 	}
 }
 

@@ -219,7 +219,7 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 	if _, err := c.audit.read(); err != nil { // skip the manager's start-up
 		return fail("reading the audit log: %v", err)
 	}
-	sim0, mgr0, api0 := c.sim.Stats(), sample(c.mgr.Process.Pid), sample(c.apiserver)
+	sim0, mgr0, api0 := c.sim.Stats(), sample(c.mgr.Pid()), sample(c.apiserver)
 	c.apiSpan.take()
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -261,7 +261,7 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 		time.Sleep(100 * time.Millisecond)
 	}
 	r.elapsed = time.Since(start)
-	mgr1, api1 := sample(c.mgr.Process.Pid), sample(c.apiserver)
+	mgr1, api1 := sample(c.mgr.Pid()), sample(c.apiserver)
 	sim1 := c.sim.Stats()
 	if err := <-createErr; err != nil {
 		return fail("%v", err)
@@ -313,13 +313,13 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 
 func measureSteady(ctx context.Context, c *cluster, w workload, rw *readyWatch) *steadyResult {
 	progress("  steady state for %s", w.steady)
-	s0, m0 := c.sim.Stats(), sample(c.mgr.Process.Pid)
+	s0, m0 := c.sim.Stats(), sample(c.mgr.Pid())
 	_, _ = c.audit.read()
 	select {
 	case <-ctx.Done():
 	case <-time.After(w.steady):
 	}
-	s1, m1 := c.sim.Stats(), sample(c.mgr.Process.Pid)
+	s1, m1 := c.sim.Stats(), sample(c.mgr.Pid())
 	reqs, _ := c.audit.read()
 	st := &steadyResult{window: w.steady, auth0Reqs: s1.APIRequests - s0.APIRequests, rateLimited: s1.RateLimited - s0.RateLimited,
 		reqs: reqs, mgrCPU: m1.cpu - m0.cpu}
