@@ -43,6 +43,7 @@ func main() {
 		secureMetrics           bool
 		enableHTTP2             bool
 		maxConcurrentReconciles int
+		pprofAddr               string
 		watchNamespaces         string
 		clusterResourceNS       string
 		watchLabelSelector      string
@@ -56,6 +57,8 @@ func main() {
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server (off because of HTTP/2 rapid-reset CVEs).")
 	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 16,
 		"How many IdPTokenBindings are reconciled at once.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "",
+		"Serve Go's pprof profiles (heap, CPU) on this address, e.g. 127.0.0.1:6060; empty (the default) serves none.")
 	flag.StringVar(&watchNamespaces, "watch-namespace", "",
 		"Comma-separated namespaces to watch; empty watches all namespaces.")
 	flag.StringVar(&clusterResourceNS, "cluster-resource-namespace", "",
@@ -98,6 +101,7 @@ func main() {
 		Scheme:                 scheme,
 		Metrics:                metricsOptions(metricsAddr, secureMetrics, tlsOpts),
 		HealthProbeBindAddress: probeAddr,
+		PprofBindAddress:       pprofAddr,
 		LeaderElection:         enableLeaderElection,
 		LeaderElectionID:       controller.ShardLeaderElectionID(shard),
 		Cache:                  controller.WithBindingSelector(controller.CacheOptions(controller.ParseNamespaces(watchNamespaces), clusterResourceNS), shard),
