@@ -72,9 +72,9 @@ func main() {
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 
-	// A soft memory limit of 90% of the container's: the garbage collector works harder near the
+	// A soft memory limit of 80% of the container's: the garbage collector works harder near the
 	// limit instead of the kernel killing the pod. An explicit GOMEMLIMIT wins.
-	if limit, err := memlimit.SetGoMemLimitWithOpts(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup)); err == nil && limit > 0 {
+	if limit, err := memlimit.SetGoMemLimitWithOpts(memlimit.WithRatio(0.8), memlimit.WithProvider(memlimit.FromCgroup)); err == nil && limit > 0 {
 		setupLog.Info("Set GOMEMLIMIT from the container's memory limit", "bytes", limit)
 	}
 
