@@ -56,7 +56,14 @@ type workload struct {
 	rate            int           // the simulated tenant's Management API rate (and burst)
 	tenantRate      int           // spec.rateLimit of the Auth0Tenant; 0 leaves the default (2/s)
 	steady          time.Duration // a steady-state window after the sync; 0: none
+	// renewals: the IdP's tokens live renewalLifetime, and after the sync the bench follows
+	// the renewals for this long; 0: none (hour-long tokens).
+	renewals time.Duration
 }
+
+// renewalLifetime is the IdP access-token lifetime of a renewal row: renewed every 30 s, the
+// minimum spacing of renewals, when a third of it remains.
+const renewalLifetime = 45 * time.Second
 
 func (w workload) String() string {
 	return fmt.Sprintf("%s bindings / %s users, Auth0 at %d req/s", thousands(w.bindings), thousands(w.users), w.rate)
@@ -68,12 +75,14 @@ var scales = map[string][]workload{
 		{bindings: 200, users: 20, rate: 50, tenantRate: 50, steady: 30 * time.Second},
 		{bindings: 500, users: 50, rate: 50, tenantRate: 50},
 		{bindings: 1000, users: 100, rate: 50, tenantRate: 50},
+		{bindings: 200, users: 20, rate: 50, tenantRate: 50, renewals: 95 * time.Second},
 	},
 	"full": {
 		{bindings: 1000, users: 100, rate: 2},
 		{bindings: 1000, users: 100, rate: 50, tenantRate: 50, steady: time.Minute},
 		{bindings: 5000, users: 500, rate: 50, tenantRate: 50},
 		{bindings: 10000, users: 1000, rate: 50, tenantRate: 50},
+		{bindings: 1000, users: 100, rate: 50, tenantRate: 50, renewals: 95 * time.Second},
 	},
 }
 
@@ -191,6 +200,16 @@ type result struct {
 	mgr, api               usage // deltas of CPU over the sync; peaks at the end
 	failedBindings         int
 	steady                 *steadyResult
+	renewals               *renewalResult
+}
+
+type renewalResult struct {
+	window           time.Duration
+	refreshes        int // at the IdP
+	auth0Reqs        int
+	reqs             requestCounts
+	mgrCPU           float64
+	notReady, badAll int
 }
 
 type steadyResult struct {
@@ -206,6 +225,9 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 	fail := func(format string, args ...any) *result {
 		r.failures = append(r.failures, fmt.Sprintf(format, args...))
 		return r
+	}
+	if w.renewals > 0 {
+		o.lifetime = renewalLifetime
 	}
 	c, err := startCluster(ctx, o)
 	if err != nil {
@@ -293,6 +315,12 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 			fail("%d bindings were not Ready after the steady-state window", r.steady.notReady)
 		}
 	}
+	if w.renewals > 0 {
+		r.renewals = measureRenewals(ctx, c, w, rw)
+		if r.renewals.notReady > 0 || r.renewals.badAll > 0 {
+			fail("after the renewals: %d bindings not Ready, %d Secrets without a valid token", r.renewals.notReady, r.renewals.badAll)
+		}
+	}
 	if err := c.managerExited(); err != nil {
 		return fail("%v", err)
 	}
@@ -309,6 +337,28 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 		progress("  all-writes floor: %v", err)
 	}
 	return r
+}
+
+// measureRenewals follows the renewals of short-lived tokens for w.renewals, checking every
+// second that every Secret holds a valid token.
+func measureRenewals(ctx context.Context, c *cluster, w workload, rw *readyWatch) *renewalResult {
+	progress("  renewals of %s tokens for %s", renewalLifetime, w.renewals)
+	s0, m0 := c.sim.Stats(), sample(c.mgr.Pid())
+	_, _ = c.audit.read()
+	rr := &renewalResult{window: w.renewals}
+	for end := time.Now().Add(w.renewals); time.Now().Before(end) && ctx.Err() == nil; time.Sleep(time.Second) {
+		if bad, err := c.checkSecrets(ctx, 0, w.bindings); err == nil && bad > rr.badAll {
+			rr.badAll = bad
+		}
+	}
+	s1, m1 := c.sim.Stats(), sample(c.mgr.Pid())
+	rr.reqs, _ = c.audit.read()
+	rr.refreshes = s1.IdPRefreshes[idpName] - s0.IdPRefreshes[idpName]
+	rr.auth0Reqs = s1.APIRequests - s0.APIRequests
+	rr.mgrCPU = m1.cpu - m0.cpu
+	ready, _ := rw.counts()
+	rr.notReady = w.bindings - ready
+	return rr
 }
 
 func measureSteady(ctx context.Context, c *cluster, w workload, rw *readyWatch) *steadyResult {

@@ -31,6 +31,16 @@ func printTable(out io.Writer, scale string, results []*result) error {
 			secs(r.p50), secs(r.p99), kib(r.mgr.peak), r.mgr.cpu, 1000*r.mgr.cpu/n, r.api.cpu, kib(r.api.peak))
 	}
 	for _, r := range results {
+		if rr := r.renewals; rr != nil && rr.refreshes > 0 {
+			// Every refresh at the IdP renews the Secrets of all the identity's bindings.
+			renewed := float64(rr.refreshes) * float64(r.w.bindings) / float64(r.w.users)
+			sw, st, other := rr.reqs.writes(isSecret), rr.reqs.writes(isStatus), rr.reqs.writes(isOther)
+			p("| renewals after %s, %s tokens, %s window | %d not Ready, %d Secrets ever invalid | %d IdP refreshes (%.2f per identity per 30 s) | %d Auth0 requests | | %.2f per binding renewal (Secret %.2f, status %.2f, other %.2f) | | | | %.2f ms per binding renewal | |\n",
+				r.w, renewalLifetime, rr.window, rr.notReady, rr.badAll, rr.refreshes,
+				float64(rr.refreshes)/float64(r.w.users)/(rr.window.Seconds()/30), rr.auth0Reqs,
+				float64(sw+st+other)/renewed, float64(sw)/renewed, float64(st)/renewed, float64(other)/renewed,
+				1000*rr.mgrCPU/renewed)
+		}
 		if s := r.steady; s != nil {
 			perMin := func(v float64) float64 { return v * float64(time.Minute) / float64(s.window) }
 			writes := float64(s.reqs.writes(func(string) bool { return true }))
