@@ -59,6 +59,9 @@ type workload struct {
 	// renewals: the IdP's tokens live renewalLifetime, and after the sync the bench follows
 	// the renewals for this long; 0: none (hour-long tokens).
 	renewals time.Duration
+	// unrelated: after the sync, this many 1 KiB Secrets without the operator's labels are
+	// created (half in the bindings' namespace, half in another) and the manager's RSS compared.
+	unrelated int
 }
 
 // renewalLifetime is the IdP access-token lifetime of a renewal row: renewed every 30 s, the
@@ -76,6 +79,7 @@ var scales = map[string][]workload{
 		{bindings: 500, users: 50, rate: 50, tenantRate: 50},
 		{bindings: 1000, users: 100, rate: 50, tenantRate: 50},
 		{bindings: 200, users: 20, rate: 50, tenantRate: 50, renewals: 95 * time.Second},
+		{bindings: 200, users: 20, rate: 50, tenantRate: 50, unrelated: 50000},
 	},
 	"full": {
 		{bindings: 1000, users: 100, rate: 2},
@@ -201,6 +205,14 @@ type result struct {
 	failedBindings         int
 	steady                 *steadyResult
 	renewals               *renewalResult
+	unrelated              *unrelatedResult
+}
+
+type unrelatedResult struct {
+	secrets          int
+	took             time.Duration
+	rssBefore, after uint64 // KiB, VmRSS
+	notReady         int
 }
 
 type renewalResult struct {
@@ -321,6 +333,14 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 			fail("after the renewals: %d bindings not Ready, %d Secrets without a valid token", r.renewals.notReady, r.renewals.badAll)
 		}
 	}
+	if w.unrelated > 0 {
+		if r.unrelated, err = measureUnrelated(ctx, c, w, rw); err != nil {
+			return fail("unrelated Secrets: %v", err)
+		}
+		if r.unrelated.notReady > 0 {
+			fail("%d bindings were not Ready after the unrelated Secrets", r.unrelated.notReady)
+		}
+	}
 	if err := c.managerExited(); err != nil {
 		return fail("%v", err)
 	}
@@ -359,6 +379,48 @@ func measureRenewals(ctx context.Context, c *cluster, w workload, rw *readyWatch
 	ready, _ := rw.counts()
 	rr.notReady = w.bindings - ready
 	return rr
+}
+
+// measureUnrelated creates w.unrelated Secrets the operator does not manage and compares the
+// manager's resident memory before and after (settled for 10 s, after a GC cycle's worth of
+// allocation has had time to happen).
+func measureUnrelated(ctx context.Context, c *cluster, w workload, rw *readyWatch) (*unrelatedResult, error) {
+	progress("  creating %d unrelated Secrets of 1 KiB", w.unrelated)
+	time.Sleep(10 * time.Second)
+	u := &unrelatedResult{secrets: w.unrelated}
+	u.rssBefore, _ = procMemKiB(c.mgr.Pid(), "VmRSS")
+	other := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "unrelated"}}
+	if err := c.k8s.Create(ctx, other); err != nil {
+		return nil, err
+	}
+	payload := make([]byte, 1024)
+	for i := range payload {
+		payload[i] = byte('a' + i%26)
+	}
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for i := range w.unrelated {
+		ns := c.ns
+		if i%2 == 1 {
+			ns = other.Name
+		}
+		g.Go(func() error {
+			return c.k8s.Create(gctx, &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("unrelated-%06d", i), Namespace: ns, Labels: map[string]string{"app": "other"}},
+				Data:       map[string][]byte{"password": payload},
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	u.took = time.Since(start)
+	time.Sleep(10 * time.Second)
+	u.after, _ = procMemKiB(c.mgr.Pid(), "VmRSS")
+	ready, _ := rw.counts()
+	u.notReady = w.bindings - ready
+	return u, nil
 }
 
 func measureSteady(ctx context.Context, c *cluster, w workload, rw *readyWatch) *steadyResult {

@@ -41,6 +41,11 @@ func printTable(out io.Writer, scale string, results []*result) error {
 				float64(sw+st+other)/renewed, float64(sw)/renewed, float64(st)/renewed, float64(other)/renewed,
 				1000*rr.mgrCPU/renewed)
 		}
+		if u := r.unrelated; u != nil {
+			p("| %s unrelated Secrets of 1 KiB after %s (created in %s) | %d not Ready | | | | | | | manager RSS %.0f → %.0f MiB (%+.1f MiB) | | |\n",
+				thousands(u.secrets), r.w, secs(u.took), u.notReady, float64(u.rssBefore)/1024, float64(u.after)/1024,
+				(float64(u.after)-float64(u.rssBefore))/1024)
+		}
 		if s := r.steady; s != nil {
 			perMin := func(v float64) float64 { return v * float64(time.Minute) / float64(s.window) }
 			writes := float64(s.reqs.writes(func(string) bool { return true }))
