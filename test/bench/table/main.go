@@ -17,8 +17,9 @@
 //     every write of the run (the bindings' creates and the manager's writes) replayed likewise.
 //
 // Environment: KUBEBUILDER_ASSETS (kube-apiserver, etcd), BENCH_MANAGER (default bin/manager),
-// BENCH_SCALE=small (default; about 5 minutes) or full (the table of issue 11; about 20
-// minutes), BENCH_RESET=full (default: x-ratelimit-reset is when the bucket is full again, as
+// BENCH_SCALE=small (default; about 10 minutes, with a renewal row and a row of 50,000
+// unrelated Secrets) or full (the table of issue 11 and a renewal row; about 30 minutes),
+// BENCH_RESET=full (default: x-ratelimit-reset is when the bucket is full again, as
 // Auth0 documents) or next (the next token), BENCH_MANAGER_ARGS (extra flags, space-separated),
 // BENCH_ROWS (a comma list of the rows to run, e.g. 4), BENCH_DIR (logs, kubeconfig and audit
 // log; default a temporary directory, kept on failure).
