@@ -137,6 +137,13 @@ func (c *cluster) startManager(binary string, extra []string) error {
 	return err
 }
 
+// restartManager starts the manager again with the kubeconfig of the first start.
+func (c *cluster) restartManager(binary string, extra []string) error {
+	var err error
+	c.mgr, err = procmgr.Start(binary, filepath.Join(c.dir, "manager.kubeconfig"), filepath.Join(c.dir, "manager-restarted.log"), extra...)
+	return err
+}
+
 // managerExited reports whether the manager has stopped (it never should during a run).
 func (c *cluster) managerExited() error { return c.mgr.Exited() }
 

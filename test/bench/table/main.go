@@ -63,7 +63,14 @@ type workload struct {
 	// unrelated: after the sync, this many 1 KiB Secrets without the operator's labels are
 	// created (half in the bindings' namespace, half in another) and the manager's RSS compared.
 	unrelated int
+	// dueAfterRestart: the IdP's tokens live dueLifetime; after the sync the manager is stopped
+	// until every lineage's renewal is due, then restarted, and a new binding is created at once.
+	dueAfterRestart bool
 }
+
+// dueLifetime is the IdP access-token lifetime of a restart row: renewals fall due 80 s after
+// the tokens were issued (a third of the lifetime remaining), 40 s before they expire.
+const dueLifetime = 120 * time.Second
 
 // renewalLifetime is the IdP access-token lifetime of a renewal row: renewed every 30 s, the
 // minimum spacing of renewals, when a third of it remains.
@@ -81,6 +88,7 @@ var scales = map[string][]workload{
 		{bindings: 1000, users: 100, rate: 50, tenantRate: 50},
 		{bindings: 200, users: 20, rate: 50, tenantRate: 50, renewals: 95 * time.Second},
 		{bindings: 200, users: 20, rate: 50, tenantRate: 50, unrelated: 50000},
+		{bindings: 1000, users: 100, rate: 50, tenantRate: 50, dueAfterRestart: true},
 	},
 	"full": {
 		{bindings: 1000, users: 100, rate: 2},
@@ -207,6 +215,16 @@ type result struct {
 	steady                 *steadyResult
 	renewals               *renewalResult
 	unrelated              *unrelatedResult
+	due                    *dueResult
+}
+
+type dueResult struct {
+	newReady       time.Duration // the new binding's create → Ready
+	refreshesDone  time.Duration // restart → the last due lineage refreshed at the IdP
+	beforeExpiry   time.Duration // how long before the old tokens' expiry that was
+	refreshes      int
+	notReady, bad  int
+	newBeforeRenew bool
 }
 
 type unrelatedResult struct {
@@ -242,12 +260,16 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 	if w.renewals > 0 {
 		o.lifetime = renewalLifetime
 	}
+	if w.dueAfterRestart {
+		o.lifetime = dueLifetime
+	}
 	c, err := startCluster(ctx, o)
 	if err != nil {
 		return fail("setting up: %v", err)
 	}
 	defer c.stop()
-	c.addUsers(0, w.users)
+	c.addUsers(0, w.users+1) // the last one is for a binding created after a restart
+	issued := time.Now()
 	if err := c.createTenant(ctx, w.tenantRate); err != nil {
 		return fail("creating the tenant: %v", err)
 	}
@@ -322,25 +344,8 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 		fail("%d of %d target Secrets do not hold a valid access token", bad, w.bindings)
 	}
 
-	if w.steady > 0 {
-		r.steady = measureSteady(ctx, c, w, rw)
-		if r.steady.notReady > 0 {
-			fail("%d bindings were not Ready after the steady-state window", r.steady.notReady)
-		}
-	}
-	if w.renewals > 0 {
-		r.renewals = measureRenewals(ctx, c, w, rw)
-		if r.renewals.notReady > 0 || r.renewals.badAll > 0 {
-			fail("after the renewals: %d bindings not Ready, %d Secrets without a valid token", r.renewals.notReady, r.renewals.badAll)
-		}
-	}
-	if w.unrelated > 0 {
-		if r.unrelated, err = measureUnrelated(ctx, c, w, rw); err != nil {
-			return fail("unrelated Secrets: %v", err)
-		}
-		if r.unrelated.notReady > 0 {
-			fail("%d bindings were not Ready after the unrelated Secrets", r.unrelated.notReady)
-		}
+	for _, f := range afterTheSync(ctx, c, w, o, rw, issued, r) {
+		fail("%s", f)
 	}
 	if err := c.managerExited(); err != nil {
 		return fail("%v", err)
@@ -380,6 +385,91 @@ func measureRenewals(ctx context.Context, c *cluster, w workload, rw *readyWatch
 	ready, _ := rw.counts()
 	rr.notReady = w.bindings - ready
 	return rr
+}
+
+// afterTheSync runs the row's measurements that follow the sync (steady state, renewals, a
+// restart with renewals due, unrelated Secrets) and returns what went wrong.
+func afterTheSync(ctx context.Context, c *cluster, w workload, o clusterOptions, rw *readyWatch, issued time.Time, r *result) []string {
+	var failures []string
+	fail := func(format string, args ...any) { failures = append(failures, fmt.Sprintf(format, args...)) }
+	var err error
+	if w.steady > 0 {
+		r.steady = measureSteady(ctx, c, w, rw)
+		if r.steady.notReady > 0 {
+			fail("%d bindings were not Ready after the steady-state window", r.steady.notReady)
+		}
+	}
+	if w.renewals > 0 {
+		r.renewals = measureRenewals(ctx, c, w, rw)
+		if r.renewals.notReady > 0 || r.renewals.badAll > 0 {
+			fail("after the renewals: %d bindings not Ready, %d Secrets without a valid token", r.renewals.notReady, r.renewals.badAll)
+		}
+	}
+	if w.dueAfterRestart {
+		if r.due, err = measureDueAfterRestart(ctx, c, w, o, rw, issued); err != nil {
+			fail("restart with renewals due: %v", err)
+		} else if r.due.notReady > 0 || r.due.bad > 0 {
+			fail("after the restart: %d bindings not Ready, %d Secrets without a valid token", r.due.notReady, r.due.bad)
+		}
+	}
+	if w.unrelated > 0 {
+		if r.unrelated, err = measureUnrelated(ctx, c, w, rw); err != nil {
+			fail("unrelated Secrets: %v", err)
+		} else if r.unrelated.notReady > 0 {
+			fail("%d bindings were not Ready after the unrelated Secrets", r.unrelated.notReady)
+		}
+	}
+	return failures
+}
+
+// measureDueAfterRestart stops the manager until every lineage's renewal is due, restarts it,
+// creates one new binding at once, and times the new binding's Ready against the due refreshes.
+func measureDueAfterRestart(ctx context.Context, c *cluster, w workload, o clusterOptions, rw *readyWatch, issued time.Time) (*dueResult, error) {
+	c.stopManager()
+	dueAt := issued.Add(dueLifetime * 2 / 3).Add(2 * time.Second)
+	progress("  manager stopped; restarting it in %s, when every renewal is due", time.Until(dueAt).Round(time.Second))
+	time.Sleep(time.Until(dueAt))
+	base := c.sim.Stats().IdPRefreshes[idpName]
+	if err := c.restartManager(o.manager, o.managerArgs); err != nil {
+		return nil, err
+	}
+	restarted := time.Now()
+	var created sync.Map
+	if err := c.createBindings(ctx, w.bindings, w.bindings+1, w.users, 1, &created); err != nil {
+		return nil, err
+	}
+	d := &dueResult{}
+	newName := bindingName(w.bindings)
+	for deadline := time.Now().Add(dueLifetime / 3); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		refreshed := c.sim.Stats().IdPRefreshes[idpName] - base
+		if refreshed >= w.users && d.refreshesDone == 0 {
+			d.refreshesDone, d.refreshes = time.Since(restarted), refreshed
+		}
+		rw.mu.Lock()
+		at, ready := rw.ready[newName]
+		rw.mu.Unlock()
+		if ready && d.newReady == 0 {
+			createdAt, _ := created.Load(newName)
+			d.newReady = at.Sub(createdAt.(time.Time))
+			d.newBeforeRenew = d.refreshesDone == 0
+		}
+		if d.refreshesDone > 0 && d.newReady > 0 {
+			break
+		}
+	}
+	if d.refreshesDone == 0 {
+		d.refreshes = c.sim.Stats().IdPRefreshes[idpName] - base
+		return d, fmt.Errorf("only %d of %d due lineages refreshed within %s of the restart", d.refreshes, w.users, dueLifetime/3)
+	}
+	d.beforeExpiry = issued.Add(dueLifetime).Sub(restarted.Add(d.refreshesDone))
+	time.Sleep(2 * time.Second)
+	var err error
+	if d.bad, err = c.checkSecrets(ctx, 0, w.bindings+1); err != nil {
+		return nil, err
+	}
+	ready, _ := rw.counts()
+	d.notReady = w.bindings + 1 - ready
+	return d, nil
 }
 
 // measureUnrelated creates w.unrelated Secrets the operator does not manage and compares the

@@ -41,6 +41,14 @@ func printTable(out io.Writer, scale string, results []*result) error {
 				float64(sw+st+other)/renewed, float64(sw)/renewed, float64(st)/renewed, float64(other)/renewed,
 				1000*rr.mgrCPU/renewed)
 		}
+		if d := r.due; d != nil {
+			order := "after"
+			if d.newBeforeRenew {
+				order = "before"
+			}
+			p("| restart of the manager after %s with all %s renewals due (%s tokens) | new binding Ready %s after its create, %s the due refreshes finished; %d not Ready, %d Secrets invalid | %d IdP refreshes done %s after the restart, %s before the old tokens expired | | | | | | | | |\n",
+				r.w, thousands(r.w.bindings), dueLifetime, secs(d.newReady), order, d.notReady, d.bad, d.refreshes, secs(d.refreshesDone), secs(d.beforeExpiry))
+		}
 		if u := r.unrelated; u != nil {
 			p("| %s unrelated Secrets of 1 KiB after %s (created in %s) | %d not Ready | | | | | | | manager RSS %.0f → %.0f MiB (%+.1f MiB) | | |\n",
 				thousands(u.secrets), r.w, secs(u.took), u.notReady, float64(u.rssBefore)/1024, float64(u.after)/1024,
