@@ -46,7 +46,7 @@ func printTable(out io.Writer, scale string, results []*result) error {
 			if d.newBeforeRenew {
 				order = "before"
 			}
-			p("| restart of the manager after %s with all %s renewals due (%s tokens) | new binding Ready %s after its create, %s the due refreshes finished; %d not Ready, %d Secrets invalid | %d IdP refreshes done %s after the restart, %s before the old tokens expired | | | | | | | | |\n",
+			p("| restart of the manager after %s with all %s renewals due (%s tokens), a new binding created after the first refresh | new binding Ready %s after its create, %s the due refreshes finished; %d not Ready, %d Secrets invalid | %d IdP refreshes done %s after the restart, %s before the old tokens expired | | | | | | | | |\n",
 				r.w, thousands(r.w.bindings), dueLifetime, secs(d.newReady), order, d.notReady, d.bad, d.refreshes, secs(d.refreshesDone), secs(d.beforeExpiry))
 		}
 		if u := r.unrelated; u != nil {
