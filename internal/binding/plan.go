@@ -172,7 +172,7 @@ func Next(f *Facts, p *Pass) Step {
 		return StepReadAuth0
 	case p.NeedRefresh && p.Refreshes < 2:
 		return StepRefresh
-	case p.Held != nil && !p.Persisted && !sameData(f.State, p.Held.StateData()):
+	case p.Held != nil && !p.Persisted && !SameData(f.State, p.Held.StateData()):
 		return StepPersist
 	case f.Legacy && !p.LegacyDropped && (f.State != nil || p.Persisted):
 		return StepDropLegacy
@@ -188,7 +188,8 @@ func Next(f *Facts, p *Pass) Step {
 // MaxSteps bounds the steps of one pass: each step of Next can run at most once, refresh twice.
 const MaxSteps = 10
 
-func sameData(a, b map[string][]byte) bool {
+// SameData tells whether a Secret's data a (nil: no Secret) already holds exactly b.
+func SameData(a, b map[string][]byte) bool {
 	if a == nil {
 		return false
 	}

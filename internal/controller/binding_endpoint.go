@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"maps"
-	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -112,7 +110,7 @@ func (r *BindingReconciler) rememberEndpoint(ctx context.Context, in *bindingInp
 	s := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: ns, Name: idpClientName(in.tenantKey, conn)}
 	err := r.Client.Get(ctx, key, s)
-	if err == nil && maps.EqualFunc(s.Data, data, func(a, b []byte) bool { return slices.Equal(a, b) }) {
+	if err == nil && binding.SameData(s.Data, data) {
 		return
 	}
 	want := &corev1.Secret{

@@ -3,8 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,7 +32,7 @@ func (r *BindingReconciler) applyState(ctx context.Context, in *bindingInput, h 
 	current := in.state
 	write := func() error {
 		data := h.StateData()
-		if current != nil && maps.EqualFunc(current.Data, data, func(a, b []byte) bool { return slices.Equal(a, b) }) {
+		if current != nil && binding.SameData(current.Data, data) {
 			return nil
 		}
 		s := r.stateSecret(in, current, data)

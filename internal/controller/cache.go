@@ -52,10 +52,12 @@ func CacheOptions(namespaces []string, clusterResourceNamespace string) cache.Op
 	return opts
 }
 
+var stripManagedFields = cache.TransformStripManagedFields()
+
 // stripUnread drops what the operator never reads from every cached object: managedFields and
 // kubectl's last-applied-configuration annotation (a second copy of an applied binding's spec).
 func stripUnread(obj any) (any, error) {
-	obj, err := cache.TransformStripManagedFields()(obj)
+	obj, err := stripManagedFields(obj)
 	if err != nil {
 		return obj, err
 	}
