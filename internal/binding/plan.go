@@ -176,13 +176,20 @@ func Next(f *Facts, p *Pass) Step {
 		return StepPersist
 	case f.Legacy && !p.LegacyDropped && (f.State != nil || p.Persisted):
 		return StepDropLegacy
-	case f.Binding.Generation != f.Binding.Status.ObservedGeneration && !p.TargetsDropped:
+	case specEdited(f.Binding) && !p.TargetsDropped:
 		return StepDropOldTargets
 	case !p.TargetAttempted && p.Held.ValidAt(f.Now) &&
 		(d.Action == ActionWrite || f.Target == nil || !TargetUpToDate(f.Binding, p.Held, f.Target)):
 		return StepWriteTarget
 	}
 	return StepDone
+}
+
+// specEdited tells whether the spec changed since the binding was last synced, so that an
+// earlier spec.secret.name may have left Secrets behind. A spec never edited (generation 1) has
+// had no other name: a new binding looks for none.
+func specEdited(b *authv1alpha1.IdPTokenBinding) bool {
+	return b.Generation > 1 && b.Generation != b.Status.ObservedGeneration
 }
 
 // MaxSteps bounds the steps of one pass: each step of Next can run at most once, refresh twice.

@@ -191,6 +191,10 @@ func TestNextPerformsOneStepAtATimeInOrder(t *testing.T) {
 		"spec changed: old Secrets go, the Secret is applied again": {
 			edit: func(f *Facts) { f.Binding.Generation = 2 }, want: "drop-old-targets,write-target",
 		},
+		"a new binding: no earlier spec.secret.name to look for": {
+			edit: func(f *Facts) { f.Binding.Status = authv1alpha1.IdPTokenBindingStatus{}; f.Target = nil },
+			want: "write-target",
+		},
 		"migration: the per-binding state becomes the identity's": {
 			edit: func(f *Facts) { f.State, f.Legacy = nil, true }, want: "persist,drop-legacy",
 		},

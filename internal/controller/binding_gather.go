@@ -32,7 +32,8 @@ func (r *BindingReconciler) gather(ctx context.Context, b *authv1alpha1.IdPToken
 		return nil, err
 	}
 	peers := &authv1alpha1.IdPTokenBindingList{}
-	if err := r.Client.List(ctx, peers, client.MatchingFields{identityIndex: in.Source}); err != nil {
+	// Read only: the cache's own objects, not copies.
+	if err := r.Client.List(ctx, peers, client.MatchingFields{identityIndex: in.Source}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	in.Policy = binding.PolicyOf(append(peers.Items, *b))

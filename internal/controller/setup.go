@@ -48,13 +48,27 @@ const EventSource = "idptoken-operator"
 // ReconcileTimeout bounds one reconcile pass.
 const ReconcileTimeout = 2 * time.Minute
 
-// Field indexes of bindings.
+// Field indexes of the cache.
 const (
 	// tenantIndex: the TenantKey (kind, namespace, name) of the tenant a binding uses.
 	tenantIndex = "spec.tenantRef"
 	// identityIndex: the hash of the identity whose token a binding holds.
 	identityIndex = "identity"
+	// bindingSecretIndex: the name of the binding a managed Secret belongs to (its
+	// auth.idptoken.dev/binding label); queried within the binding's namespace.
+	bindingSecretIndex = "binding"
+	// secretRoleIndex: the role of a managed Secret that is not a target (its
+	// auth.idptoken.dev/role label: refresh-state, idp-client).
+	secretRoleIndex = "role"
 )
+
+// secretsBinding indexes a managed Secret by its binding label.
+func secretsBinding(o client.Object) []string {
+	if name := o.GetLabels()[authv1alpha1.LabelBinding]; name != "" {
+		return []string{name}
+	}
+	return nil
+}
 
 // SetupWithManager registers the controllers, sharing one tenant client registry.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
@@ -100,6 +114,19 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 	if err := indexer.IndexField(context.Background(), &authv1alpha1.IdPTokenBinding{}, identityIndex,
 		func(o client.Object) []string { return []string{sourceOf(o.(*authv1alpha1.IdPTokenBinding))} }); err != nil {
 		return fmt.Errorf("indexing bindings by identity: %w", err)
+	}
+	// A binding's Secrets are found through an index: a label selector would test every
+	// managed Secret of the namespace, for every new binding.
+	if err := indexer.IndexField(context.Background(), &corev1.Secret{}, bindingSecretIndex, secretsBinding); err != nil {
+		return fmt.Errorf("indexing secrets by binding: %w", err)
+	}
+	if err := indexer.IndexField(context.Background(), &corev1.Secret{}, secretRoleIndex, func(o client.Object) []string {
+		if role := o.GetLabels()[authv1alpha1.LabelRole]; role != "" {
+			return []string{role}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("indexing secrets by role: %w", err)
 	}
 	isTarget := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetLabels()[authv1alpha1.LabelBinding] != "" && o.GetLabels()[authv1alpha1.LabelRole] == ""

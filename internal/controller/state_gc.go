@@ -45,9 +45,7 @@ func (c *stateCollector) Start(ctx context.Context) error {
 
 func (c *stateCollector) collect(ctx context.Context) error {
 	states := &corev1.SecretList{}
-	if err := c.client.List(ctx, states, client.MatchingLabels{
-		authv1alpha1.LabelManagedBy: authv1alpha1.ManagedByValue, authv1alpha1.LabelRole: authv1alpha1.RoleRefreshState,
-	}); err != nil {
+	if err := c.client.List(ctx, states, client.MatchingFields{secretRoleIndex: authv1alpha1.RoleRefreshState}); err != nil {
 		return err
 	}
 	now := c.clock.Now()
@@ -77,9 +75,7 @@ func (c *stateCollector) collect(ctx context.Context) error {
 // collectIdPClients deletes the IdP clients kept for Auth0 outages whose tenant is gone.
 func (c *stateCollector) collectIdPClients(ctx context.Context) error {
 	kept := &corev1.SecretList{}
-	if err := c.client.List(ctx, kept, client.MatchingLabels{
-		authv1alpha1.LabelManagedBy: authv1alpha1.ManagedByValue, authv1alpha1.LabelRole: roleIdPClient,
-	}); err != nil {
+	if err := c.client.List(ctx, kept, client.MatchingFields{secretRoleIndex: roleIdPClient}); err != nil {
 		return err
 	}
 	for i := range kept.Items {
