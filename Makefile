@@ -63,7 +63,7 @@ lint-fix: $(GOLANGCI_LINT) ## Run golangci-lint and apply its fixes.
 
 .PHONY: test
 test: manifests generate vet envtest-assets $(KUSTOMIZE) ## Run all tests (unit, envtest integration, kustomize overlays, demo smoke test).
-	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... $(GO_TEST_FLAGS)
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test -timeout=25m ./... $(GO_TEST_FLAGS)
 
 # BENCH_SCALE=small (default, a few minutes) or full (the workloads of the README's
 # Performance table, about half an hour). See test/bench/table for the other BENCH_* settings.
