@@ -110,6 +110,18 @@ func (s Step) String() string {
 	return [...]string{"done", "drop-all-targets", "reread", "refresh", "read-auth0", "persist", "drop-legacy", "drop-old-targets", "write-target"}[s]
 }
 
+// Lineage tells whether the step reads or writes the identity's lineage (its refresh state, the
+// IdP, Auth0), and so runs under the identity's lock. Next names a pass's lineage steps before
+// any other, so the lock is released at the first other step: the writes of the target Secrets
+// of one identity's bindings do not wait for each other.
+func (s Step) Lineage() bool {
+	switch s {
+	case StepReread, StepRefresh, StepReadAuth0, StepPersist, StepDropLegacy:
+		return true
+	}
+	return false
+}
+
 // Pass is what a pass has done so far; each step records its result here.
 type Pass struct {
 	// Blocked is the precheck's refusal: nothing is requested from Auth0 or an IdP.

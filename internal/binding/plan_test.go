@@ -78,12 +78,17 @@ func (o outcomes) lifetimeOr() time.Duration {
 func drive(t testing.TB, f *Facts, o outcomes) ([]string, *Pass) {
 	p := Start(f)
 	var steps []string
+	unlocked := false // the controller releases the identity's lock at the first non-lineage step
 	for range MaxSteps {
 		step := Next(f, p)
 		if step == StepDone {
 			return steps, p
 		}
 		steps = append(steps, step.String())
+		if step.Lineage() && unlocked {
+			t.Fatalf("steps %v: a lineage step after the identity's lock was released", steps)
+		}
+		unlocked = unlocked || !step.Lineage()
 		switch step {
 		case StepDropAllTargets, StepDropOldTargets:
 			p.TargetsDropped = true

@@ -40,6 +40,8 @@ type BindingReconciler struct {
 	OnVaultGap func(expired, replaced time.Time)
 
 	writes  *ownWrites    // set up by SetupWithManager
+	status  *statusWrites // set up by SetupWithManager
+	states  *ownStates    // set up by SetupWithManager
 	lineage *lineageLocks // one refresh at a time per identity
 	forced  sync.Map      // binding UID → the force-refresh value acted on
 }
@@ -77,6 +79,10 @@ func (r *BindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	if !b.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, b)
+	}
+	if r.status != nil && r.status.behind(b) {
+		// The cache has not seen this binding's last status write: start from it, shortly.
+		return ctrl.Result{RequeueAfter: statusLagWait}, nil
 	}
 	if err := r.reconcileFinalizer(ctx, b); err != nil {
 		return ctrl.Result{}, err
@@ -116,6 +122,11 @@ func (r *BindingReconciler) run(ctx context.Context, in *bindingInput) (*binding
 			return p, steps, nil
 		}
 		steps = append(steps, step.String())
+		if !step.Lineage() && in.unlock != nil {
+			// The lineage is settled (its state persisted): other bindings of the identity may go on.
+			in.unlock()
+			in.unlock = nil
+		}
 		var err error
 		switch step {
 		case binding.StepDropAllTargets:
@@ -173,6 +184,9 @@ func (r *BindingReconciler) report(ctx context.Context, in *bindingInput, p *bin
 	}
 	return ctrl.Result{RequeueAfter: after, Priority: ptr.To(scheduledPriority)}, nil
 }
+
+// statusLagWait is how long a pass waits for the cache to see the binding's last status write.
+const statusLagWait = 200 * time.Millisecond
 
 // scheduledPriority ranks scheduled work (renewals, backoffs) below events such as a new binding
 // or a deleted Secret, so that those are never queued behind a backlog of renewals.

@@ -74,8 +74,14 @@ func (r *BindingReconciler) patchStatus(ctx context.Context, base, b *authv1alph
 	}
 	// Optimistic: a pass that started from a cache older than the last status write must not
 	// put back conditions that write removed (conditions are one list in a merge patch).
-	if err := r.Client.Status().Patch(ctx, b, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
+	if err := r.Client.Status().Patch(ctx, b, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
 		return fmt.Errorf("updating status: %w", err)
+	}
+	if r.status != nil {
+		r.status.wrote(client.ObjectKeyFromObject(b), base.ResourceVersion, b.ResourceVersion)
 	}
 	return nil
 }

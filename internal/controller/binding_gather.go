@@ -148,8 +148,13 @@ func (r *BindingReconciler) reread(ctx context.Context, in *bindingInput) (*bind
 	in.unlock = r.lineage.lock(in.identity)
 	in.Fresh = true
 	if home := r.homeNamespace(in); home != "" {
+		key := types.NamespacedName{Namespace: home, Name: in.identity.stateName()}
+		if mine := r.states.ahead(key, in.state); mine != nil && isStateOf(mine, in.identity) {
+			in.setState(mine) // this manager's own write, which the cache has not caught up with
+			return binding.Start(&in.Facts), nil
+		}
 		s := &corev1.Secret{}
-		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: home, Name: in.identity.stateName()}, s)
+		err := r.APIReader.Get(ctx, key, s)
 		switch {
 		case apierrors.IsNotFound(err):
 			if in.state != nil {

@@ -37,14 +37,19 @@ func (r *BindingReconciler) applyState(ctx context.Context, in *bindingInput, h 
 		}
 		s := r.stateSecret(in, current, data)
 		var err error
+		from := ""
 		if current == nil {
 			err = r.Client.Create(ctx, s, client.FieldOwner(FieldManager))
 		} else {
+			from = current.ResourceVersion
 			err = r.Client.Update(ctx, s, client.FieldOwner(FieldManager))
 		}
 		if err == nil {
-			// Not recorded as an own write: its watch event fans the token out to the
-			// identity's other bindings.
+			// Not filtered as an own write: its watch event fans the token out to the
+			// identity's other bindings. Kept until the cache has it.
+			if r.states != nil {
+				r.states.wrote(from, s)
+			}
 			current = s
 		}
 		return err

@@ -2,8 +2,11 @@ package controller
 
 import (
 	"sync"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -31,11 +34,17 @@ func (w *ownWrites) wrote(key types.NamespacedName, rv *string) {
 	w.rv[key] = *rv
 }
 
-// isEcho tells whether o is exactly the object the operator's last write of it produced.
+// isEcho tells whether o is exactly the object the operator's last write of it produced. An
+// echo is seen once: the write is forgotten then, so that only writes in flight are kept.
 func (w *ownWrites) isEcho(o client.Object) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.rv[client.ObjectKeyFromObject(o)] == o.GetResourceVersion()
+	key := client.ObjectKeyFromObject(o)
+	if rv, ok := w.rv[key]; ok && rv == o.GetResourceVersion() {
+		delete(w.rv, key)
+		return true
+	}
+	return false
 }
 
 func (w *ownWrites) forget(o client.Object) {
@@ -53,5 +62,137 @@ func (w *ownWrites) predicate() predicate.Predicate {
 			w.forget(e.Object)
 			return true
 		},
+	}
+}
+
+// statusWrites remembers, per binding, the resourceVersion its last status write started from
+// until the cache has seen that write. A pass that would start from the older object (a watch
+// event or a scheduled renewal arriving just after the write) waits for the cache instead of
+// acting on an old status and failing its own status write with a conflict.
+type statusWrites struct {
+	mu    sync.Mutex
+	clock clock.PassiveClock
+	last  map[types.NamespacedName]statusWrite
+}
+
+type statusWrite struct {
+	from string    // the resourceVersion the write replaced
+	at   time.Time // when; a cache still behind after statusLagLimit is not waited for
+}
+
+// statusLagLimit bounds the wait for the cache: past it, a pass goes ahead (and a conflict on
+// its status write is retried as before).
+const statusLagLimit = 5 * time.Second
+
+func newStatusWrites(c clock.PassiveClock) *statusWrites {
+	return &statusWrites{clock: c, last: map[types.NamespacedName]statusWrite{}}
+}
+
+// wrote records that a status write replaced the object at resourceVersion from with to. A
+// write that changed nothing (to == from) leaves nothing to wait for.
+func (w *statusWrites) wrote(key types.NamespacedName, from, to string) {
+	if from == "" || to == "" || from == to {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last[key] = statusWrite{from: from, at: w.clock.Now()}
+}
+
+// behind tells whether o is the object a recent status write replaced: the cache has not seen
+// the write yet.
+func (w *statusWrites) behind(o client.Object) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	key := client.ObjectKeyFromObject(o)
+	last, ok := w.last[key]
+	if !ok {
+		return false
+	}
+	if last.from != o.GetResourceVersion() || w.clock.Since(last.at) > statusLagLimit {
+		delete(w.last, key)
+		return false
+	}
+	return true
+}
+
+// observer forgets a write once the cache has seen a newer object, or the binding is gone.
+// It never queues anything: status writes are the operator's own.
+func (w *statusWrites) observer() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		UpdateFunc:  func(e event.UpdateEvent) bool { w.behind(e.ObjectNew); return false },
+		DeleteFunc:  func(e event.DeleteEvent) bool { w.forget(e.Object); return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+func (w *statusWrites) forget(o client.Object) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.last, client.ObjectKeyFromObject(o))
+}
+
+// ownStates keeps each refresh-state Secret as this manager last wrote it, until the cache holds
+// that write. A binding that needs the identity's token just after another binding of the
+// identity wrote it (bindings of one user created together) takes it from here instead of
+// re-reading the API server: while the cache still shows what the write replaced, or nothing
+// for a Secret the write created, the write is the newest state there is (one manager writes
+// lineages: leader election). Anything else the cache shows is re-read as before.
+type ownStates struct {
+	mu   sync.Mutex
+	last map[types.NamespacedName]ownState
+}
+
+type ownState struct {
+	from    string // the resourceVersion the write replaced; "" for a create
+	written *corev1.Secret
+}
+
+func newOwnStates() *ownStates { return &ownStates{last: map[types.NamespacedName]ownState{}} }
+
+// wrote records a state write that replaced resourceVersion from ("" for a create).
+func (o *ownStates) wrote(from string, s *corev1.Secret) {
+	if s.ResourceVersion == "" {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.last[client.ObjectKeyFromObject(s)] = ownState{from: from, written: s.DeepCopy()}
+}
+
+// ahead returns this manager's last write of the Secret key when the cache, which shows cached
+// (nil: nothing), has not caught up with it; nil otherwise.
+func (o *ownStates) ahead(key types.NamespacedName, cached *corev1.Secret) *corev1.Secret {
+	if o == nil {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	w, ok := o.last[key]
+	if !ok {
+		return nil
+	}
+	cachedRV := ""
+	if cached != nil {
+		cachedRV = cached.ResourceVersion
+	}
+	if cachedRV != w.from {
+		return nil
+	}
+	return w.written.DeepCopy()
+}
+
+// seen forgets a write once the cache shows anything but what it replaced: the write itself,
+// or a later change.
+func (o *ownStates) seen(s client.Object) {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	key := client.ObjectKeyFromObject(s)
+	if w, ok := o.last[key]; ok && w.from != s.GetResourceVersion() {
+		delete(o.last, key)
 	}
 }

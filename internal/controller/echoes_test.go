@@ -2,10 +2,12 @@ package controller
 
 import (
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 )
@@ -21,9 +23,14 @@ func TestOwnWritesFiltersOnlyEchoes(t *testing.T) {
 	if p.Create(event.CreateEvent{Object: secret("10")}) {
 		t.Error("the echo of the operator's own create queued the binding")
 	}
+	if len(w.rv) != 0 {
+		t.Errorf("the write is still kept after its echo: %v", w.rv)
+	}
+	w.wrote(types.NamespacedName{Namespace: "ns", Name: "s"}, ptr.To("10"))
 	if p.Update(event.UpdateEvent{ObjectOld: secret("9"), ObjectNew: secret("10")}) {
 		t.Error("the echo of the operator's own update queued the binding")
 	}
+	w.wrote(types.NamespacedName{Namespace: "ns", Name: "s"}, ptr.To("10"))
 	if !p.Update(event.UpdateEvent{ObjectOld: secret("10"), ObjectNew: secret("11")}) {
 		t.Error("an edit by someone else was filtered: the Secret would not be restored")
 	}
@@ -32,5 +39,93 @@ func TestOwnWritesFiltersOnlyEchoes(t *testing.T) {
 	}
 	if !p.Create(event.CreateEvent{Object: secret("10")}) {
 		t.Error("a deletion must forget the recorded write")
+	}
+}
+
+func TestStatusWritesWaitOnlyForACacheBehindTheWrite(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+	w := newStatusWrites(clk)
+	key := types.NamespacedName{Namespace: "ns", Name: "b"}
+	obj := func(rv string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "b", ResourceVersion: rv}}
+	}
+
+	w.wrote(key, "10", "11")
+	if !w.behind(obj("10")) {
+		t.Fatal("a pass starting from the object the status write replaced went ahead")
+	}
+	if w.behind(obj("11")) {
+		t.Fatal("a pass starting from the written object waited")
+	}
+	if w.behind(obj("10")) {
+		t.Fatal("the write was not forgotten once the cache had seen it")
+	}
+
+	w.wrote(key, "12", "12") // a write that changed nothing: no newer object will ever come
+	if w.behind(obj("12")) {
+		t.Fatal("a pass waited for a write that changed nothing")
+	}
+
+	w.wrote(key, "13", "14")
+	clk.SetTime(clk.Now().Add(statusLagLimit + time.Second))
+	if w.behind(obj("13")) {
+		t.Fatal("a pass waited for a cache still behind after the limit")
+	}
+
+	w.wrote(key, "15", "16")
+	p := w.observer()
+	if p.Update(event.UpdateEvent{ObjectOld: obj("15"), ObjectNew: obj("16")}) {
+		t.Fatal("the observer queued the binding for the echo of its own status write")
+	}
+	if w.behind(obj("15")) {
+		t.Fatal("the observer did not forget a write the cache has seen")
+	}
+	w.wrote(key, "17", "18")
+	if p.Delete(event.DeleteEvent{Object: obj("17")}) || w.behind(obj("17")) {
+		t.Fatal("a deleted binding's write was kept, or its deletion queued by the observer")
+	}
+}
+
+func TestOwnStatesStandInOnlyForACacheBehindTheWrite(t *testing.T) {
+	o := newOwnStates()
+	key := types.NamespacedName{Namespace: "home", Name: "idptoken-state-0123456789abcdef"}
+	state := func(rv, token string) *corev1.Secret {
+		return &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, ResourceVersion: rv},
+			Data:       map[string][]byte{"refresh_token": []byte(token)},
+		}
+	}
+
+	if o.ahead(key, nil) != nil {
+		t.Fatal("a Secret this manager never wrote was taken from memory: a miss must be confirmed")
+	}
+	o.wrote("", state("5", "rt-1")) // created
+	got := o.ahead(key, nil)
+	if got == nil || got.ResourceVersion != "5" || string(got.Data["refresh_token"]) != "rt-1" {
+		t.Fatalf("a cache without the created Secret: got %v, want the write", got)
+	}
+	got.Data["refresh_token"] = []byte("changed")
+	if again := o.ahead(key, nil); string(again.Data["refresh_token"]) != "rt-1" {
+		t.Fatal("the kept write was changed through a copy handed out")
+	}
+
+	o.wrote("5", state("6", "rt-2")) // updated
+	if o.ahead(key, state("5", "rt-1")) == nil {
+		t.Fatal("a cache still at the replaced version: the write was not used")
+	}
+	if o.ahead(key, nil) != nil {
+		t.Fatal("the cache shows no Secret after an update (deleted since?): taken from memory, not re-read")
+	}
+	if o.ahead(key, state("7", "rt-other")) != nil {
+		t.Fatal("a cache at another version (someone else's write): taken from memory, not re-read")
+	}
+
+	o.seen(state("5", "rt-1")) // the old object of an update event
+	if o.ahead(key, state("5", "rt-1")) == nil {
+		t.Fatal("the write was forgotten on seeing the version it replaced")
+	}
+	o.seen(state("6", "rt-2"))
+	if o.ahead(key, state("5", "rt-1")) != nil {
+		t.Fatal("the write was kept after the cache showed it")
 	}
 }

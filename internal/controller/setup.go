@@ -103,6 +103,8 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		return fmt.Errorf("binding controller: a dependency is nil")
 	}
 	r.writes = newOwnWrites()
+	r.status = newStatusWrites(r.Clock)
+	r.states = newOwnStates()
 	r.lineage = newLineageLocks()
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(context.Background(), &authv1alpha1.IdPTokenBinding{}, tenantIndex,
@@ -135,8 +137,9 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		return o.GetLabels()[authv1alpha1.LabelRole] == authv1alpha1.RoleRefreshState && o.GetLabels()[authv1alpha1.LabelIdentity] != ""
 	})
 	return ctrl.NewControllerManagedBy(mgr).
+		// The observer comes first: it sees every event (and lets none through by itself).
 		For(&authv1alpha1.IdPTokenBinding{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, deletionStarted(), forceRefreshChanged()))).
+			r.status.observer(), predicate.GenerationChangedPredicate{}, deletionStarted(), forceRefreshChanged()))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(secretToBinding),
 			builder.WithPredicates(isTarget, r.writes.predicate())).
 		// A lineage renewed by one binding is fanned out to the identity's other bindings.
@@ -177,6 +180,7 @@ func secretToBinding(_ context.Context, o client.Object) []reconcile.Request {
 
 // stateToBindings maps an identity's refresh-state Secret to every binding of the identity.
 func (r *BindingReconciler) stateToBindings(ctx context.Context, o client.Object) []reconcile.Request {
+	r.states.seen(o)
 	return r.bindingsMatching(ctx, client.MatchingFields{identityIndex: o.GetLabels()[authv1alpha1.LabelIdentity]})
 }
 
