@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
@@ -215,15 +216,29 @@ func (c *cluster) addUsers(from, to int) {
 // createBindings creates bindings from..to-1, binding i taking user first + i mod users (the
 // bindings of many teams applied together: consecutive bindings name different users), 16 at a
 // time, and records when each create returned.
-func (c *cluster) createBindings(ctx context.Context, from, to, first, users int, created *sync.Map) error {
+//
+// perSecond > 0 paces the creates at that rate, and gives each user consecutive bindings (a user's
+// bindings arrive together, so the Auth0 budget stays free); 0 creates them as fast as the API
+// server takes them, the users in turn.
+func (c *cluster) createBindings(ctx context.Context, from, to, first, users, perSecond int, created *sync.Map) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
+	pace := rate.NewLimiter(rate.Inf, 1)
+	user := func(i int) int { return i % users }
+	if perSecond > 0 {
+		pace = rate.NewLimiter(rate.Limit(perSecond), 1)
+		perUser := max(1, (to-from)/users)
+		user = func(i int) int { return min((i-from)/perUser, users-1) }
+	}
 	for i := from; i < to; i++ {
+		if err := pace.Wait(ctx); err != nil {
+			break
+		}
 		b := &authv1alpha1.IdPTokenBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: bindingName(i), Namespace: c.ns},
 			Spec: authv1alpha1.IdPTokenBindingSpec{
 				TenantRef: authv1alpha1.TenantRef{Name: tenantName},
-				User:      &authv1alpha1.UserSource{ID: userID(first + i%users), Connection: connName},
+				User:      &authv1alpha1.UserSource{ID: userID(first + user(i)), Connection: connName},
 				Secret:    authv1alpha1.SecretTarget{Name: bindingName(i) + "-token"},
 			},
 		}
