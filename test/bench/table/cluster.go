@@ -59,6 +59,9 @@ type cluster struct {
 	sim       *auth0sim.Server
 	ns        string
 	mgr       *procmgr.Process
+	// managerEnv is added to the manager's environment only: GOMEMLIMIT or GOGC given to the
+	// whole bench would also bind kube-apiserver and etcd (Go programs) and skew every figure.
+	managerEnv []string
 }
 
 type clusterOptions struct {
@@ -67,10 +70,11 @@ type clusterOptions struct {
 	reset                      auth0sim.ResetMode
 	lifetime                   time.Duration // IdP access tokens
 	managerArgs                []string
+	managerEnv                 []string // KEY=VALUE for the manager only (BENCH_MANAGER_ENV)
 }
 
 func startCluster(ctx context.Context, o clusterOptions) (*cluster, error) {
-	c := &cluster{dir: o.dir}
+	c := &cluster{dir: o.dir, managerEnv: o.managerEnv}
 	policy := filepath.Join(o.dir, "audit-policy.yaml")
 	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
 		return nil, err
@@ -134,14 +138,14 @@ func (c *cluster) startManager(binary string, extra []string) error {
 		return err
 	}
 	var err error
-	c.mgr, err = procmgr.Start(binary, kubeconfig, filepath.Join(c.dir, "manager.log"), extra...)
+	c.mgr, err = procmgr.StartEnv(c.managerEnv, binary, kubeconfig, filepath.Join(c.dir, "manager.log"), extra...)
 	return err
 }
 
 // restartManager starts the manager again with the kubeconfig of the first start.
 func (c *cluster) restartManager(binary string, extra []string) error {
 	var err error
-	c.mgr, err = procmgr.Start(binary, filepath.Join(c.dir, "manager.kubeconfig"), filepath.Join(c.dir, "manager-restarted.log"), extra...)
+	c.mgr, err = procmgr.StartEnv(c.managerEnv, binary, filepath.Join(c.dir, "manager.kubeconfig"), filepath.Join(c.dir, "manager-restarted.log"), extra...)
 	return err
 }
 

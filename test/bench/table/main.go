@@ -25,7 +25,9 @@
 // Auth0 documents) or next (the next token), BENCH_MANAGER_ARGS (extra flags, space-separated),
 // BENCH_ROWS (a comma list of the rows to run, e.g. 4), BENCH_DIR (logs, kubeconfig and audit
 // log; default a temporary directory, kept on failure).
-// The manager inherits the environment, so GOMEMLIMIT or GOGC set for `make bench` apply to it.
+// BENCH_MANAGER_ENV (KEY=VALUE pairs, space-separated) is added to the manager's environment
+// only, e.g. BENCH_MANAGER_ENV=GOMEMLIMIT=128MiB. GOMEMLIMIT or GOGC in the bench's own
+// environment is refused: kube-apiserver and etcd would inherit it and every figure would skew.
 //
 // It exits non-zero only on a correctness failure (a binding never Ready, a Secret without a
 // valid token, the manager exiting), never on a timing.
@@ -150,6 +152,12 @@ func run() int {
 		}
 		rows = picked
 	}
+	for _, v := range []string{"GOMEMLIMIT", "GOGC"} {
+		if _, set := os.LookupEnv(v); set {
+			fmt.Fprintf(os.Stderr, "bench: %s is set: it would bind kube-apiserver and etcd too; give it to the manager alone with BENCH_MANAGER_ENV=\"%s=...\"\n", v, v)
+			return 2
+		}
+	}
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		fmt.Fprintln(os.Stderr, "bench: KUBEBUILDER_ASSETS is unset (make bench sets it)")
@@ -187,6 +195,7 @@ func run() int {
 		r := measure(ctx, w, clusterOptions{
 			assets: assets, repo: repo, manager: manager, dir: rowDir, rate: w.rate, reset: reset,
 			lifetime: time.Hour, managerArgs: strings.Fields(os.Getenv("BENCH_MANAGER_ARGS")),
+			managerEnv: strings.Fields(os.Getenv("BENCH_MANAGER_ENV")),
 		})
 		results = append(results, r)
 		for _, f := range r.failures {

@@ -67,6 +67,11 @@ type Process struct {
 // arguments, appending its output to logPath. The process is in a process group of its own
 // and receives SIGTERM when this process dies.
 func Start(binary, kubeconfig, logPath string, extra ...string) (*Process, error) {
+	return StartEnv(nil, binary, kubeconfig, logPath, extra...)
+}
+
+// StartEnv is Start with env (KEY=VALUE) added to the environment this process passes on.
+func StartEnv(env []string, binary, kubeconfig, logPath string, extra ...string) (*Process, error) {
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o750); err != nil {
 		return nil, err
 	}
@@ -76,6 +81,9 @@ func Start(binary, kubeconfig, logPath string, extra ...string) (*Process, error
 	}
 	args := append([]string{"--kubeconfig=" + kubeconfig, "--metrics-bind-address=0", "--health-probe-bind-address=0"}, extra...)
 	p := &Process{cmd: exec.Command(binary, args...), done: make(chan struct{})}
+	if len(env) > 0 {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := p.cmd.Start(); err != nil {
