@@ -62,12 +62,14 @@ const (
 	secretRoleIndex = "role"
 )
 
-// secretsBinding indexes a managed Secret by its binding label.
-func secretsBinding(o client.Object) []string {
-	if name := o.GetLabels()[authv1alpha1.LabelBinding]; name != "" {
-		return []string{name}
+// byLabel indexes an object by the value of its label key; an object without it is not indexed.
+func byLabel(key string) client.IndexerFunc {
+	return func(o client.Object) []string {
+		if v := o.GetLabels()[key]; v != "" {
+			return []string{v}
+		}
+		return nil
 	}
-	return nil
 }
 
 // SetupWithManager registers the controllers, sharing one tenant client registry.
@@ -119,15 +121,10 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 	}
 	// A binding's Secrets are found through an index: a label selector would test every
 	// managed Secret of the namespace, for every new binding.
-	if err := indexer.IndexField(context.Background(), &corev1.Secret{}, bindingSecretIndex, secretsBinding); err != nil {
+	if err := indexer.IndexField(context.Background(), &corev1.Secret{}, bindingSecretIndex, byLabel(authv1alpha1.LabelBinding)); err != nil {
 		return fmt.Errorf("indexing secrets by binding: %w", err)
 	}
-	if err := indexer.IndexField(context.Background(), &corev1.Secret{}, secretRoleIndex, func(o client.Object) []string {
-		if role := o.GetLabels()[authv1alpha1.LabelRole]; role != "" {
-			return []string{role}
-		}
-		return nil
-	}); err != nil {
+	if err := indexer.IndexField(context.Background(), &corev1.Secret{}, secretRoleIndex, byLabel(authv1alpha1.LabelRole)); err != nil {
 		return fmt.Errorf("indexing secrets by role: %w", err)
 	}
 	isTarget := predicate.NewPredicateFuncs(func(o client.Object) bool {
