@@ -333,6 +333,9 @@ func (c *Client) attempt(ctx context.Context, req request, tok *oauth2.Token, ge
 	defer func() { _ = resp.Body.Close() }()
 	wait := c.pace.observe(resp.Header, resp.StatusCode)
 
+	// What this request sent or what the client holds, for scrubbing the
+	// server's text; never stored in an error.
+	secrets := []string{tok.AccessToken, c.cfg.ClientSecret}
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
 		// The token may have been revoked or the signing key rotated: drop
@@ -342,18 +345,20 @@ func (c *Client) attempt(ctx context.Context, req request, tok *oauth2.Token, ge
 	case http.StatusTooManyRequests:
 		c.stats.rateLimited.Add(1)
 		body, _ := readLimited(resp.Body, c.cfg.MaxResponseBytes)
-		apiErr := newStatusError(req.method, req.display, resp.StatusCode, body)
+		apiErr := newStatusError(req.method, req.display, resp.StatusCode, body, secrets...)
 		apiErr.RetryAfter = wait
 		return nil, apiErr
 	}
-	return c.readResponse(ctx, req, resp)
+	return c.readResponse(ctx, req, resp, secrets)
 }
 
-func (c *Client) readResponse(ctx context.Context, req request, resp *http.Response) ([]byte, error) {
+// readResponse reads a Management API answer; secrets are scrubbed from any
+// server text that goes into an error.
+func (c *Client) readResponse(ctx context.Context, req request, resp *http.Response, secrets []string) ([]byte, error) {
 	body, err := readLimited(resp.Body, c.cfg.MaxResponseBytes)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// A failed or oversize read only costs us the error's message.
-		return nil, newStatusError(req.method, req.display, resp.StatusCode, body)
+		return nil, newStatusError(req.method, req.display, resp.StatusCode, body, secrets...)
 	}
 	switch {
 	case errors.Is(err, errTooLarge):
@@ -366,7 +371,7 @@ func (c *Client) readResponse(ctx context.Context, req request, resp *http.Respo
 	}
 	if !isJSON(resp.Header.Get("Content-Type")) {
 		mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-		return nil, req.badResponse(resp.StatusCode, fmt.Errorf("unexpected content type %q", safetext.Clip(mt, 64)))
+		return nil, req.badResponse(resp.StatusCode, fmt.Errorf("unexpected content type %q", safetext.Scrub(mt, 64, secrets...)))
 	}
 	return body, nil
 }

@@ -69,8 +69,9 @@ func (k ErrorKind) String() string {
 const maxMessageLen = 200
 
 // APIError is returned for every failed call to Auth0. It carries only the
-// status, Auth0's error code and a truncated message: never a response body,
-// a token or a header value.
+// status, Auth0's error code and a truncated message, both scrubbed of the
+// secrets of the request and of anything token-shaped (safetext.Scrub): never
+// a response body, a token or a header value.
 type APIError struct {
 	// StatusCode is the HTTP status, or 0 when no response was received
 	// (Network) or the client gave up before sending (RateLimited).
@@ -78,7 +79,7 @@ type APIError struct {
 	Kind       ErrorKind
 	// Code is Auth0's errorCode (Management API) or OAuth2 error (token endpoint).
 	Code string
-	// Message is Auth0's message or OAuth2 error_description, truncated.
+	// Message is Auth0's message or OAuth2 error_description, scrubbed and truncated.
 	Message string
 	// RetryAfter is how long to wait before retrying, when the server said so.
 	RetryAfter time.Duration
@@ -212,8 +213,10 @@ type managementErrorBody struct {
 
 // newStatusError builds the APIError for a non-2xx Management API response.
 // Only errorCode and message are taken from the body; anything that does not
-// parse is ignored so the raw body can never leak into the error.
-func newStatusError(method, path string, status int, body []byte) *APIError {
+// parse is ignored so the raw body can never leak into the error. secrets are
+// the values sent or held for the request (the M2M access token, the client
+// secret): they are scrubbed from the server's text and not kept.
+func newStatusError(method, path string, status int, body []byte, secrets ...string) *APIError {
 	var eb managementErrorBody
 	if err := json.Unmarshal(body, &eb); err != nil {
 		eb = managementErrorBody{}
@@ -221,8 +224,8 @@ func newStatusError(method, path string, status int, body []byte) *APIError {
 	return &APIError{
 		StatusCode: status,
 		Kind:       kindForStatus(status),
-		Code:       safetext.Clip(eb.ErrorCode, 64),
-		Message:    safetext.Clip(eb.Message, maxMessageLen),
+		Code:       safetext.ScrubCode(eb.ErrorCode, 64, secrets...),
+		Message:    safetext.Scrub(eb.Message, maxMessageLen, secrets...),
 		Method:     method,
 		Path:       path,
 	}

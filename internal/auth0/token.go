@@ -47,7 +47,8 @@ func (s *m2mSource) Token() (*oauth2.Token, error) {
 
 // tokenError converts an x/oauth2 error to an APIError. RetrieveError.Error()
 // embeds the raw response body, so only its status, error and
-// error_description fields are used.
+// error_description fields are used, scrubbed of the client secret the request
+// sent, which a broken or hostile token endpoint may echo.
 func (s *m2mSource) tokenError(err error) error {
 	apiErr := &APIError{Method: http.MethodPost, Path: tokenPath}
 	var re *oauth2.RetrieveError
@@ -59,8 +60,8 @@ func (s *m2mSource) tokenError(err error) error {
 			status = re.Response.StatusCode
 		}
 		apiErr.StatusCode = status
-		apiErr.Code = safetext.Clip(re.ErrorCode, 64)
-		apiErr.Message = safetext.Clip(re.ErrorDescription, maxMessageLen)
+		apiErr.Code = safetext.ScrubCode(re.ErrorCode, 64, s.conf.ClientSecret)
+		apiErr.Message = safetext.Scrub(re.ErrorDescription, maxMessageLen, s.conf.ClientSecret)
 		switch {
 		case status == http.StatusTooManyRequests:
 			s.stats.rateLimited.Add(1)

@@ -63,14 +63,15 @@ func (k ErrorKind) String() string {
 const maxDescriptionLen = 200
 
 // RefreshError is a failed refresh. It carries the status, the OAuth2 error
-// code and a truncated error_description, never the response body, tokens or
-// the client secret.
+// code and a truncated error_description, both scrubbed of the refresh token,
+// the client secret and anything token-shaped (safetext.Scrub), never the
+// response body, tokens or the client secret.
 type RefreshError struct {
 	Kind ErrorKind
 	// StatusCode is the HTTP status; 0 when no response was received.
 	StatusCode  int
 	Code        string // OAuth2 "error"
-	Description string // OAuth2 "error_description", truncated
+	Description string // OAuth2 "error_description", scrubbed and truncated
 	RetryAfter  time.Duration
 	// TokenURL is the endpoint without query or credentials.
 	TokenURL string
@@ -144,14 +145,17 @@ var invalidClientCodes = map[string]bool{
 var transientCodes = map[string]bool{"temporarily_unavailable": true, "server_error": true}
 
 // classify turns an x/oauth2 error into a RefreshError. RetrieveError.Error()
-// embeds the response body, so only its structured fields are used.
-func classify(ctx context.Context, tokenURL string, err error, now time.Time) error {
+// embeds the response body, so only its structured fields are used. secrets are
+// the values sent or held for the request (refresh token, client secret, Basic
+// credentials): an IdP may echo them, so they are scrubbed from its text here,
+// and they go no further than this call.
+func classify(ctx context.Context, tokenURL string, err error, now time.Time, secrets ...string) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("idp: refreshing at %s: %w", tokenURL, ctx.Err())
 	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
-		return fromRetrieveError(tokenURL, re, now)
+		return fromRetrieveError(tokenURL, re, now, secrets...)
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -170,11 +174,13 @@ func classify(ctx context.Context, tokenURL string, err error, now time.Time) er
 	}
 }
 
-func fromRetrieveError(tokenURL string, re *oauth2.RetrieveError, now time.Time) *RefreshError {
+// fromRetrieveError classifies on the raw error code and keeps only scrubbed
+// server text, so the RefreshError never holds a secret the IdP echoed.
+func fromRetrieveError(tokenURL string, re *oauth2.RetrieveError, now time.Time, secrets ...string) *RefreshError {
 	e := &RefreshError{
 		TokenURL:    tokenURL,
-		Code:        safetext.Clip(re.ErrorCode, 64),
-		Description: safetext.Clip(re.ErrorDescription, maxDescriptionLen),
+		Code:        safetext.ScrubCode(re.ErrorCode, 64, secrets...),
+		Description: safetext.Scrub(re.ErrorDescription, maxDescriptionLen, secrets...),
 	}
 	if re.Response != nil {
 		e.StatusCode = re.Response.StatusCode

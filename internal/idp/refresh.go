@@ -2,10 +2,12 @@ package idp
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -108,12 +110,24 @@ func (r *Refresher) Refresh(ctx context.Context, ep Endpoint, refreshToken strin
 	// with an explicit AuthStyle x/oauth2 makes exactly one request.
 	tok, err := conf.TokenSource(octx, &oauth2.Token{RefreshToken: refreshToken}).Token()
 	if err != nil {
-		err = classify(ctx, displayURL(ep.TokenURL), err, r.clock().Now())
+		err = classify(ctx, displayURL(ep.TokenURL), err, r.clock().Now(), sentSecrets(ep, refreshToken)...)
 		metrics.ObserveRefresh(ep.Provider, resultOf(err), time.Since(start))
 		return nil, err
 	}
 	metrics.ObserveRefresh(ep.Provider, metrics.ResultSuccess, time.Since(start))
 	return r.convert(tok, refreshToken), nil
+}
+
+// sentSecrets lists what a refresh request sends that an IdP must not get back
+// into an error: the refresh token, the client secret and, for
+// AuthStyleInHeader, the Basic credentials as x/oauth2 encodes them.
+func sentSecrets(ep Endpoint, refreshToken string) []string {
+	secrets := []string{refreshToken, ep.ClientSecret}
+	if ep.ClientSecret != "" && ep.effectiveAuthStyle() == oauth2.AuthStyleInHeader {
+		basic := url.QueryEscape(ep.ClientID) + ":" + url.QueryEscape(ep.ClientSecret)
+		secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(basic)))
+	}
+	return secrets
 }
 
 // convert builds our Token. x/oauth2 copies the sent refresh token into the

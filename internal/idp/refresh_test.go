@@ -262,8 +262,8 @@ func TestRefreshErrors(t *testing.T) {
 			wantKind: BadResponse, transient: true,
 		},
 		"long description is cut, control characters removed": {
-			status: 400, body: `{"error":"invalid_grant","error_description":"line1\nline2` + strings.Repeat("y", 500) + `"}`,
-			wantKind: InvalidGrant, wantCode: "invalid_grant", wantDesc: "line1 line2" + strings.Repeat("y", maxDescriptionLen-11) + "…",
+			status: 400, body: `{"error":"invalid_grant","error_description":"line1\nline2 ` + strings.Repeat("yes ", 125) + `"}`,
+			wantKind: InvalidGrant, wantCode: "invalid_grant", wantDesc: ("line1 line2 " + strings.Repeat("yes ", 125))[:maxDescriptionLen] + "…",
 		},
 		"extra body fields are not quoted": {
 			status: 400, body: `{"error":"invalid_request","error_description":"bad","access_token":"SECRET"}`,

@@ -184,7 +184,9 @@ func (c *Client) Exchange(ctx context.Context, userID, connection, auditContext 
 // interpretResponse turns a token endpoint response into a Token or an
 // *Error. sentAt is when the request left (the base of ExpiresAt), now is the
 // time Retry-After dates are measured from, and sent lists values that must
-// never be echoed into an error.
+// never be echoed into an error (the subject token, the client assertion, the
+// client secret): safetext.Scrub removes them, and anything else token-shaped,
+// from the server's error and error_description.
 func interpretResponse(status int, h http.Header, body []byte, readErr error, sentAt, now time.Time, sent ...string) (*Token, error) {
 	if status < 200 || status > 299 {
 		var eb struct {
@@ -194,12 +196,13 @@ func interpretResponse(status int, h http.Header, body []byte, readErr error, se
 		if json.Unmarshal(body, &eb) != nil {
 			eb.Error, eb.ErrorDescription = "", ""
 		}
-		code := cleanText(eb.Error, 64, sent...)
+		// Classified on the code as received, so that scrubbing can never
+		// change the kind; only the scrubbed text is kept in the error.
 		e := &Error{
-			Kind:        kindForStatus(status, code),
+			Kind:        kindForStatus(status, safetext.Clip(eb.Error, 64)),
 			StatusCode:  status,
-			Code:        code,
-			Description: cleanText(eb.ErrorDescription, maxDescription, sent...),
+			Code:        safetext.ScrubCode(eb.Error, 64, sent...),
+			Description: safetext.Scrub(eb.ErrorDescription, maxDescription, sent...),
 		}
 		switch {
 		case status >= 300 && status < 400:

@@ -4,11 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
-
-	"github.com/idptoken/idptoken-operator/internal/safetext"
 )
 
 // Kind classifies a failed exchange by what the caller should do about it.
@@ -91,8 +88,8 @@ func (k Kind) sentinel() error {
 const maxDescription = 200
 
 // Error is a failed exchange. It carries the status, the OAuth error code and
-// a clipped description, with anything token-like masked: never a token, an
-// assertion, a key or a secret.
+// a clipped description, with what the request sent and anything token-like
+// masked (safetext.Scrub): never a token, an assertion, a key or a secret.
 type Error struct {
 	Kind       Kind
 	StatusCode int // 0 when no response was received
@@ -183,20 +180,4 @@ func kindForStatus(status int, code string) Kind {
 	default: // 5xx, and 1xx/3xx which a token endpoint never sends on purpose
 		return Transient
 	}
-}
-
-// jwtLike matches compact JWS/JWE and long base64url runs, so that a server
-// echoing a token in its description never gets it into an error.
-var jwtLike = regexp.MustCompile(`[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}(\.[A-Za-z0-9_.-]*)?|[A-Za-z0-9_+/=-]{40,}`)
-
-// cleanText clips server text and masks what we sent and anything that looks
-// like a token.
-func cleanText(s string, limit int, sent ...string) string {
-	for _, v := range sent {
-		if v != "" {
-			s = strings.ReplaceAll(s, v, "[redacted]")
-		}
-	}
-	s = jwtLike.ReplaceAllString(s, "[redacted]")
-	return safetext.Clip(s, limit)
 }
