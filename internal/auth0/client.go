@@ -12,9 +12,11 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/idptoken/idptoken-operator/internal/safetext"
 
@@ -121,7 +123,8 @@ func (c *Client) Authenticate(ctx context.Context) ([]string, error) {
 const userFields = "user_id,identities,last_login"
 
 // GetUser reads a user with its identities and IdP tokens (needs the
-// read:users and read:user_idp_tokens scopes).
+// read:users and read:user_idp_tokens scopes). An answer whose user_id is not
+// exactly id is a NotFound error, never another user's tokens.
 func (c *Client) GetUser(ctx context.Context, id string) (*User, error) {
 	if id == "" {
 		return nil, errors.New("auth0: GetUser: empty user id")
@@ -140,7 +143,68 @@ func (c *Client) GetUser(ctx context.Context, id string) (*User, error) {
 	if err != nil {
 		return nil, req.badResponse(http.StatusOK, err)
 	}
+	if u.UserID != id {
+		return nil, req.otherUser(u.UserID, id, append(c.tokens.recentTokens(), c.cfg.ClientSecret)...)
+	}
 	return u, nil
+}
+
+// maxAnsweredIDLen bounds, in bytes, the answered user_id quoted in an error: it is the
+// server's text.
+const maxAnsweredIDLen = 128
+
+// clipID cuts an id to maxAnsweredIDLen bytes at a rune boundary. Unlike safetext.Clip it keeps
+// spaces and control characters (which %q then escapes): an id differing from another only by
+// them must not read the same in the error.
+func clipID(s string) string {
+	if len(s) <= maxAnsweredIDLen {
+		return s
+	}
+	cut := maxAnsweredIDLen
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// otherUser reports an answer about another user than the one asked for. Whatever the cause (a
+// proxy or cache in front of Auth0 mixing up answers, a misrouted request), that user's tokens
+// must never be written for this one, so the read fails as NotFound: the asked-for user was not
+// found, the binding reports UserNotFound and is not retried as if the answer were transient.
+//
+// The message names both ids, which are identifiers, not secrets, and never quotes the body.
+// The answered id is still the server's text: when it holds one of secrets (the M2M tokens and
+// client secret of the client, which a hostile server could echo), it is not shown at all.
+func (r request) otherUser(answered, asked string, secrets ...string) *APIError {
+	shown := strconv.Quote(clipID(answered))
+	if holdsSecret(answered, secrets) {
+		shown = "[redacted]"
+	}
+	return &APIError{
+		StatusCode: http.StatusOK,
+		Kind:       NotFound,
+		Code:       "user_id_mismatch",
+		Message:    fmt.Sprintf("Auth0 answered with user_id %s, not the %q asked for", shown, asked),
+		Method:     r.method,
+		Path:       r.display,
+	}
+}
+
+// holdsSecret reports whether s contains a non-empty secret as it is or URL-escaped, ignoring
+// ASCII case, as servers echo what they received in either form and with either case.
+func holdsSecret(s string, secrets []string) bool {
+	s = strings.ToLower(s)
+	for _, secret := range secrets {
+		if secret == "" {
+			continue
+		}
+		for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret)} {
+			if strings.Contains(s, strings.ToLower(form)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // GetConnection reads a connection by id (needs read:connections).

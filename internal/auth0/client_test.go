@@ -97,6 +97,121 @@ func TestGetUserParsesIdentities(t *testing.T) {
 	}
 }
 
+// TestGetUserRefusesAnotherUsersAnswer: the tokens of the user Auth0 answered about must never
+// be taken for the one asked for, so an answer with another user_id is the asked-for user not
+// being found.
+func TestGetUserRefusesAnotherUsersAnswer(t *testing.T) {
+	long := strings.Repeat("x", 5000)
+	tests := map[string]struct {
+		asked, answered string
+		wantIn          []string // in the error; none when the read must succeed
+	}{
+		"the asked-for user":  {asked: "github|42", answered: "github|42"},
+		"another user":        {asked: "github|42", answered: "github|43", wantIn: []string{`"github|43"`, `"github|42"`}},
+		"another connection":  {asked: "github|42", answered: "google-oauth2|42", wantIn: []string{`"google-oauth2|42"`, `"github|42"`}},
+		"another case":        {asked: "auth0|Jane", answered: "auth0|jane", wantIn: []string{`"auth0|jane"`, `"auth0|Jane"`}},
+		"a trailing space":    {asked: "github|42", answered: "github|42 ", wantIn: []string{`"github|42 "`, `"github|42"`}},
+		"a control character": {asked: "github|42", answered: "github|42\n", wantIn: []string{`"github|42\n"`, `"github|42"`}},
+		"an id Auth0 escaped": {asked: "samlp|acme/jane", answered: "samlp|acme%2Fjane", wantIn: []string{`"samlp|acme%2Fjane"`}},
+		"a huge answered id is clipped": {
+			asked: "github|42", answered: long,
+			wantIn: []string{`"` + strings.Repeat("x", maxAnsweredIDLen) + `…"`, `"github|42"`},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeAuth0(t)
+			f.addUser(tc.asked, userBody(tc.answered)) // served at the asked-for path
+			c := f.client(t)
+			u, err := c.GetUser(testContext(t), tc.asked)
+			if n := c.Stats().APIRequests; n != 1 {
+				t.Errorf("APIRequests = %d, want 1", n)
+			}
+			if len(tc.wantIn) == 0 {
+				if err != nil {
+					t.Fatalf("GetUser: %v", err)
+				}
+				if u.UserID != tc.asked {
+					t.Errorf("UserID = %q, want %q", u.UserID, tc.asked)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("GetUser(%q) answered user %q, want an error", tc.asked, u.UserID)
+			}
+			if u != nil {
+				t.Error("GetUser returned a user along with its error")
+			}
+			if !IsNotFound(err) {
+				t.Errorf("IsNotFound(%v) = false, want true (the binding reports UserNotFound)", err)
+			}
+			if IsTransient(err) {
+				t.Errorf("IsTransient(%v) = true, want false", err)
+			}
+			var apiErr *APIError
+			if errors.As(err, &apiErr) && apiErr.Code != "user_id_mismatch" {
+				t.Errorf("Code = %q, want user_id_mismatch", apiErr.Code)
+			}
+			msg := err.Error()
+			for _, s := range tc.wantIn {
+				if !strings.Contains(msg, s) {
+					t.Errorf("%q does not name %s", msg, s)
+				}
+			}
+			if len(msg) > 600 {
+				t.Errorf("the error is %d bytes long", len(msg))
+			}
+			assertNoSecrets(t, msg)
+		})
+	}
+}
+
+// TestGetUserOtherUserErrorHoldsNoSecret: the answered user_id is the server's text, so an
+// answer that echoes the M2M token or the client secret as its user_id must not put them into
+// the error, where anyone who can read the binding would see them.
+func TestGetUserOtherUserErrorHoldsNoSecret(t *testing.T) {
+	const secret = "cl1ent/SECRET+value=" // changed by URL escaping
+	tests := map[string]func(r *http.Request) string{
+		"the bearer token":            func(r *http.Request) string { return strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ") },
+		"the bearer token, uppercase": func(r *http.Request) string { return strings.ToUpper(r.Header.Get("Authorization")) },
+		"the client secret":           func(*http.Request) string { return "auth0|" + secret },
+		"the client secret, URL-escaped": func(*http.Request) string {
+			return "auth0|" + url.QueryEscape(secret)
+		},
+		"the client secret across the clip": func(*http.Request) string {
+			return strings.Repeat("x", maxAnsweredIDLen-4) + secret
+		},
+	}
+	for name, answered := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := newFakeAuth0(t)
+			f.tokenHook = func(w http.ResponseWriter, _ *http.Request) bool { // accepts this test's secret
+				writeJSON(w, http.StatusOK, `{"access_token":"`+m2mTokenPrefix+`1","token_type":"Bearer","expires_in":86400}`)
+				return true
+			}
+			f.apiHook = func(w http.ResponseWriter, r *http.Request) bool {
+				writeJSON(w, http.StatusOK, userBody(answered(r)))
+				return true
+			}
+			c := f.client(t, func(cfg *Config) { cfg.ClientSecret = secret })
+			_, err := c.GetUser(testContext(t), "github|42")
+			if !IsNotFound(err) {
+				t.Fatalf("IsNotFound(err) = false, want true (err is nil: %v)", err == nil)
+			}
+			msg := err.Error()
+			lower := strings.ToLower(msg)
+			for what, v := range map[string]string{"M2M token": m2mTokenPrefix, "client secret": secret, "escaped client secret": url.QueryEscape(secret)} {
+				if strings.Contains(lower, strings.ToLower(v)) {
+					t.Fatalf("the error (%d bytes) contains the %s", len(msg), what)
+				}
+			}
+			if !strings.Contains(msg, `user_id [redacted], not the "github|42" asked for`) {
+				t.Errorf("the error (%d bytes) does not name the asked id next to [redacted]", len(msg))
+			}
+		})
+	}
+}
+
 func TestManagementAPIErrors(t *testing.T) {
 	longMessage := strings.Repeat("x ", 2500) // words: a 20+ run would be cut as token-shaped
 	tests := map[string]struct {

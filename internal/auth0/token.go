@@ -97,6 +97,11 @@ type tokenCache struct {
 	mu  sync.Mutex
 	src oauth2.TokenSource
 	gen uint64
+	// recent are the access tokens last handed out, newest first, so that an
+	// error quoting server text can leave them out even when a server echoes
+	// one; two, so that a rotation between a request and its error does not
+	// let through the token that request sent.
+	recent [2]string
 }
 
 func newTokenCache(base oauth2.TokenSource) *tokenCache {
@@ -138,8 +143,26 @@ func (tc *tokenCache) token(ctx context.Context) (*oauth2.Token, uint64, error) 
 	case <-ctx.Done():
 		return nil, 0, ctx.Err()
 	case r := <-done:
+		if r.err == nil && r.tok != nil {
+			tc.remember(r.tok.AccessToken)
+		}
 		return r.tok, gen, r.err
 	}
+}
+
+func (tc *tokenCache) remember(tok string) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tok != tc.recent[0] {
+		tc.recent[1], tc.recent[0] = tc.recent[0], tok
+	}
+}
+
+// recentTokens returns the access tokens last handed out (empty strings for none).
+func (tc *tokenCache) recentTokens() []string {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return tc.recent[:]
 }
 
 // grantedScopes reads the space-separated scope field of the token response.

@@ -15,6 +15,7 @@ import (
 	"github.com/idptoken/idptoken-operator/internal/auth0"
 	"github.com/idptoken/idptoken-operator/internal/idp"
 	"github.com/idptoken/idptoken-operator/internal/tokenvault"
+	"github.com/idptoken/idptoken-operator/internal/usercache"
 )
 
 // ManagementAPI is what the controllers need from a tenant's Auth0 Management API.
@@ -80,13 +81,10 @@ type tenantClient struct {
 
 	mu        sync.Mutex
 	endpoints map[string]idp.Endpoint // last good IdP endpoint per Auth0 connection name
-	users     map[string]recentUser   // recent user reads, shared by bindings of the same user
-	swept     time.Time
-}
 
-type recentUser struct {
-	user *auth0.User
-	at   time.Time
+	// users are recent user reads, shared by bindings of the same user; bounded, as a tenant's
+	// users must not be able to grow the manager without limit. It has its own lock.
+	users *usercache.Cache
 }
 
 // RecentUserTTL is how long a user read from Auth0 serves other bindings of the same user, so
@@ -95,9 +93,20 @@ type recentUser struct {
 // binding that wants something newer than the token it holds never takes a read older than it.
 const RecentUserTTL = 5 * time.Minute
 
-// sweepEvery spaces the sweeps of expired reads, so that a large sync does not scan the map on
+// sweepEvery spaces the sweeps of expired reads, so that a large sync does not scan the cache on
 // every read.
 const sweepEvery = 30 * time.Second
+
+// newUserCache returns a tenant's empty cache of recent user reads, within the design doc's
+// per-tenant bounds: 1,000 users or 16 MiB of estimated size, least recently used out.
+func newUserCache() *usercache.Cache {
+	return usercache.New(usercache.Options{
+		TTL:        RecentUserTTL,
+		SweepEvery: sweepEvery,
+		MaxUsers:   usercache.DefaultMaxUsers,
+		MaxBytes:   usercache.DefaultMaxBytes,
+	})
+}
 
 // NewTenantClients returns an empty registry; newAPI nil means the real Auth0 client.
 func NewTenantClients(newAPI NewManagementAPI) *TenantClients {
@@ -128,7 +137,7 @@ func (t *TenantClients) Ensure(key TenantKey, cfg auth0.Config) (ManagementAPI, 
 	if err != nil {
 		return nil, err
 	}
-	t.tenants[key] = &tenantClient{fingerprint: fp, api: api, endpoints: map[string]idp.Endpoint{}, users: map[string]recentUser{}}
+	t.tenants[key] = &tenantClient{fingerprint: fp, api: api, endpoints: map[string]idp.Endpoint{}, users: newUserCache()}
 	return api, nil
 }
 
@@ -201,35 +210,21 @@ func (t *TenantClients) ForgetEndpoint(key TenantKey, connection string) {
 
 // GetUser reads a user through the tenant's client. It answers from a read younger than
 // RecentUserTTL made after notBefore: a binding that wants something newer than what it holds
-// passes the time it got that, so a recent read never hides a new login from it.
+// passes the time it got that, so a recent read never hides a new login from it. Concurrent
+// reads of one user that miss the cache are coalesced by the client into one request.
 func (t *TenantClients) GetUser(ctx context.Context, key TenantKey, id string, now, notBefore time.Time) (*auth0.User, error) {
 	c := t.get(key)
 	if c == nil {
 		return nil, fmt.Errorf("no client for tenant %s", key)
 	}
-	c.mu.Lock()
-	r, ok := c.users[id]
-	c.mu.Unlock()
-	// Whole seconds, as notBefore comes from a persisted time: the read that produced a held
-	// token must never count as newer than it.
-	if ok && now.Sub(r.at) < RecentUserTTL && r.at.Truncate(time.Second).After(notBefore) {
-		return r.user, nil
+	if u, ok := c.users.Get(id, now, notBefore); ok {
+		return u, nil
 	}
 	u, err := c.api.GetUser(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if now.Sub(c.swept) >= sweepEvery { // so the map holds only recent reads
-		for k, r := range c.users {
-			if now.Sub(r.at) >= RecentUserTTL {
-				delete(c.users, k)
-			}
-		}
-		c.swept = now
-	}
-	c.users[id] = recentUser{user: u, at: now}
+	c.users.Add(id, u, now)
 	return u, nil
 }
 
