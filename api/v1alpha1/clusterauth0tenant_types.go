@@ -33,7 +33,8 @@ type ClusterTenantCondition struct {
 	// +optional
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
-	// namespaceRegexes are regular expressions (RE2) a namespace name must match, such as ^team-.
+	// namespaceRegexes are regular expressions (RE2) that must match the whole namespace name
+	// (they are anchored at both ends), such as team-.* for every namespace starting with team-.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64
@@ -55,7 +56,26 @@ type ClusterTenantCondition struct {
 	// +kubebuilder:validation:MaxItems=1024
 	// +kubebuilder:validation:items:MaxLength=128
 	Connections []string `json:"connections,omitempty"`
+
+	// includeRefreshToken says whether the bindings this condition grants may set
+	// spec.secret.includeRefreshToken, and so hold the refresh token of a lineage other
+	// namespaces may share. Default Denied: such a binding is NotPermitted.
+	// +optional
+	// +kubebuilder:default=Denied
+	IncludeRefreshToken IncludeRefreshTokenPolicy `json:"includeRefreshToken,omitempty"`
 }
+
+// IncludeRefreshTokenPolicy says whether a condition's bindings may put the refresh token into
+// their Secrets.
+// +kubebuilder:validation:Enum=Denied;Allowed
+type IncludeRefreshTokenPolicy string
+
+const (
+	// IncludeRefreshTokenDenied: a binding with includeRefreshToken true is NotPermitted.
+	IncludeRefreshTokenDenied IncludeRefreshTokenPolicy = "Denied"
+	// IncludeRefreshTokenAllowed: the condition's bindings may hold the lineage's refresh token.
+	IncludeRefreshTokenAllowed IncludeRefreshTokenPolicy = "Allowed"
+)
 
 // ClusterAuth0Tenant tells the operator how to reach one Auth0 tenant for bindings of many
 // namespaces, and which namespace may bind which users. Its credentials live in the operator's

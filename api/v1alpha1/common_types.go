@@ -21,6 +21,13 @@ const (
 	AnnotationTenant = "auth.idptoken.dev/tenant"
 	// AnnotationUserID names the Auth0 user of a refresh-state Secret (empty for connection identities).
 	AnnotationUserID = "auth.idptoken.dev/user-id"
+	// AnnotationBindingUID carries the UID of the binding that wrote a target Secret: with the
+	// labels, it proves the Secret is that binding's (a Retain Secret has no ownerReference).
+	AnnotationBindingUID = "auth.idptoken.dev/binding-uid"
+	// AnnotationRefreshClaim on a refresh-state Secret: the manager refreshing the identity at
+	// the IdP and until when its claim holds (<holder> <RFC 3339 time>), so that at most one
+	// refresh of an identity is in flight across every manager.
+	AnnotationRefreshClaim = "auth.idptoken.dev/refresh-claim"
 	// AnnotationForceRefresh on a binding: any new value refreshes (or re-reads) its token once.
 	AnnotationForceRefresh = "auth.idptoken.dev/force-refresh"
 

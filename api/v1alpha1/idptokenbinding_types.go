@@ -111,12 +111,14 @@ type UserSource struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('\\p{Cc}')`,message="must not contain control characters"
 	ID string `json:"id"`
 
 	// connection picks the linked identity by Auth0 connection name, such as google-oauth2.
 	// Empty means the user's primary identity.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('\\p{Cc}')`,message="must not contain control characters"
 	Connection string `json:"connection,omitempty"`
 
 	// source is where the token comes from: Identities (the user's identities[] in the
@@ -133,6 +135,7 @@ type ConnectionSource struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule=`!self.matches('\\p{Cc}')`,message="must not contain control characters"
 	ID string `json:"id"`
 }
 
