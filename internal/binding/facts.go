@@ -32,10 +32,19 @@ type Facts struct {
 	Target *corev1.Secret
 	// Conflict names a Secret of the binding's target name that the binding does not manage.
 	Conflict string
+	// ConflictLabelled: that Secret carries the binding's labels but not its UID (retained by an
+	// earlier version, or written by someone else).
+	ConflictLabelled bool
+	// Unresolved: a user binding that names no connection, whose primary identity's connection
+	// no read has resolved yet; its first pass only reads Auth0 to learn it (see Resolving).
+	Unresolved bool
 	// ForceHandled: this manager already acted on the binding's force-refresh value, which the
 	// cached status may not show yet.
 	ForceHandled bool
-	Policy       Policy
+	// ForceSeenAt is when this manager first saw the binding's pending force-refresh value
+	// (whole seconds); zero when unknown.
+	ForceSeenAt time.Time
+	Policy      Policy
 	// Jitter in [0, 1) moves renewals earlier by up to 10% of a lifetime; drawn once per pass.
 	Jitter float64
 }
@@ -116,6 +125,9 @@ func Precheck(f *Facts) *Failure {
 	case !t.HomeKnown:
 		return Terminal(authv1alpha1.ReasonTenantNotReady, time.Minute,
 			"ClusterAuth0Tenant %s cannot be used: the operator's namespace is not known; start the manager with --cluster-resource-namespace", t.Name)
+	case f.Conflict != "" && f.ConflictLabelled:
+		return Terminal(authv1alpha1.ReasonSecretConflict, time.Minute,
+			"Secret %q carries this binding's labels but not its UID (a Secret retained by an earlier version, or made by someone else), so it is not the binding's; delete it so that the operator writes it again, or choose another spec.secret.name", f.Conflict)
 	case f.Conflict != "":
 		return Terminal(authv1alpha1.ReasonSecretConflict, time.Minute,
 			"Secret %q exists and is not managed by this binding; delete it or choose another spec.secret.name", f.Conflict)

@@ -44,3 +44,13 @@ func Backoff(n int32) time.Duration {
 	}
 	return min(d, backoffMax)
 }
+
+// BackoffJitter is the most a backoff is lengthened, as a fraction of it, so that bindings that
+// failed together (one tenant's outage) do not all retry in the same second.
+const BackoffJitter = 0.2
+
+// JitteredBackoff is Backoff(n) lengthened by up to BackoffJitter; jitter is in [0, 1).
+func JitteredBackoff(n int32, jitter float64) time.Duration {
+	d := Backoff(n)
+	return d + time.Duration(float64(d)*BackoffJitter*min(max(jitter, 0), 1)).Truncate(time.Millisecond)
+}

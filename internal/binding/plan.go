@@ -3,8 +3,10 @@ package binding
 import (
 	"maps"
 	"slices"
+	"time"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+	"github.com/idptoken/idptoken-operator/internal/expiry"
 )
 
 // Action is what a pass must do to the binding's token.
@@ -40,8 +42,8 @@ var Triggers = []Trigger{
 		return Decision{ActionRead, "the binding's source changed"}, f.Held.Source != f.Source
 	},
 	func(f *Facts) (Decision, bool) {
-		if !ForceRefreshPending(f.Binding) || f.ForceHandled {
-			return Decision{}, false
+		if !ForceRefreshPending(f.Binding) || f.ForceHandled || ForceSatisfied(f) || f.Now.Before(ForceNotBefore(f.Held)) {
+			return Decision{}, false // a force within the renewal spacing waits for it (Requeue)
 		}
 		if f.Held.CanRefresh() {
 			return Decision{ActionRefresh, "the force-refresh annotation has a new value"}, true
@@ -85,6 +87,30 @@ func specChanged(f *Facts) bool {
 	return st.ObservedGeneration != 0 && f.Binding.Generation != st.ObservedGeneration
 }
 
+// ForceNotBefore is the earliest time a force-refresh may renew the held token at the IdP: the
+// renewal spacing after the identity's last refresh there. Bindings of other namespaces share
+// the lineage, so annotating bindings again and again never makes more than one refresh per
+// spacing. A force that re-reads Auth0 (no usable refresh token) is not held: the tenant's rate
+// limit and the shared user reads pace those.
+func ForceNotBefore(h *Token) time.Time {
+	if !h.CanRefresh() || h.LastRefresh.IsZero() {
+		return time.Time{}
+	}
+	return h.LastRefresh.Add(expiry.MinRenewalSpacing)
+}
+
+// ForceWaiting tells whether a new force-refresh value waits for the renewal spacing.
+func ForceWaiting(f *Facts) bool {
+	return f.Held != nil && ForceRefreshPending(f.Binding) && !f.ForceHandled && !ForceSatisfied(f) && f.Now.Before(ForceNotBefore(f.Held))
+}
+
+// ForceSatisfied tells whether the identity was refreshed at the IdP since this manager first saw
+// the binding's new force-refresh value: that refresh serves it, so that a force waiting out the
+// spacing is never starved by the renewals of the identity's other bindings.
+func ForceSatisfied(f *Facts) bool {
+	return f.Held != nil && !f.ForceSeenAt.IsZero() && !f.Held.LastRefresh.Before(f.ForceSeenAt) && ForceRefreshPending(f.Binding)
+}
+
 // ForceRefreshPending tells whether the force-refresh annotation has a value not yet acted on.
 func ForceRefreshPending(b *authv1alpha1.IdPTokenBinding) bool {
 	v := b.Annotations[authv1alpha1.AnnotationForceRefresh]
@@ -96,8 +122,9 @@ type Step int
 
 const (
 	StepDone           Step = iota // nothing more to do: report
-	StepDropAllTargets             // the binding lost its permission: delete (or release) its Secrets
+	StepDropAllTargets             // the binding lost its permission: delete its Secrets, whatever its deletionPolicy
 	StepReread                     // take the identity's lock and re-read its state from the API server
+	StepClaim                      // claim the identity's refresh on its state Secret, across managers
 	StepRefresh                    // refresh Pass.Held at the IdP
 	StepReadAuth0                  // read the token from Auth0 (identities[], the connection, or Token Vault)
 	StepPersist                    // write Pass.Held to the identity's refresh-state Secret
@@ -107,7 +134,7 @@ const (
 )
 
 func (s Step) String() string {
-	return [...]string{"done", "drop-all-targets", "reread", "refresh", "read-auth0", "persist", "drop-legacy", "drop-old-targets", "write-target"}[s]
+	return [...]string{"done", "drop-all-targets", "reread", "claim", "refresh", "read-auth0", "persist", "drop-legacy", "drop-old-targets", "write-target"}[s]
 }
 
 // Lineage tells whether the step reads or writes the identity's lineage (its refresh state, the
@@ -116,7 +143,7 @@ func (s Step) String() string {
 // of one identity's bindings do not wait for each other.
 func (s Step) Lineage() bool {
 	switch s {
-	case StepReread, StepRefresh, StepReadAuth0, StepPersist, StepDropLegacy:
+	case StepReread, StepClaim, StepRefresh, StepReadAuth0, StepPersist, StepDropLegacy:
 		return true
 	}
 	return false
@@ -129,6 +156,13 @@ type Pass struct {
 	// Held is the lineage's token as the pass goes; it starts as Facts.Held.
 	Held    *Token
 	Failure *Failure
+
+	// Claimed: this manager holds the identity's refresh claim (StepClaim succeeded).
+	Claimed bool
+	// Busy: another manager holds the identity's claim, the claim lost a race, or the tenant's
+	// share of the workers is taken: the pass ends without a report and looks again after
+	// BusyRetry.
+	Busy bool
 
 	Refreshes    int  // refresh attempts
 	InvalidGrant bool // the IdP refused the refresh token
@@ -167,24 +201,16 @@ func Next(f *Facts, p *Pass) Step {
 		}
 		return StepDone
 	}
-	if f.Tenant.ClientPending {
+	if f.Tenant.ClientPending || p.Busy || Resolving(f, p) {
 		return StepDone
 	}
 	d := Decide(f)
-	wantsToken := d.Action == ActionRefresh || d.Action == ActionRead
+	if step := nextLineageStep(f, p, d); step != StepDone {
+		return step
+	}
 	switch {
-	case wantsToken && !f.Fresh:
-		return StepReread
-	case d.Action == ActionRefresh && p.Refreshes == 0:
-		return StepRefresh
-	case d.Action == ActionRead && !p.ReadAuth0:
-		return StepReadAuth0
-	case p.InvalidGrant && !p.ReadAuth0:
-		// Auth0 may hold a newer refresh token (the user logged in again): it is tried at once.
-		return StepReadAuth0
-	case p.NeedRefresh && p.Refreshes < 2:
-		return StepRefresh
-	case p.Held != nil && !p.Persisted && !SameData(f.State, p.Held.StateData()):
+	case p.Held != nil && !p.Persisted && (p.Claimed || !SameData(f.State, p.Held.StateData())):
+		// A claim is always given back by the write, even when the refresh changed nothing.
 		return StepPersist
 	case f.Legacy && !p.LegacyDropped && (f.State != nil || p.Persisted):
 		return StepDropLegacy
@@ -197,6 +223,29 @@ func Next(f *Facts, p *Pass) Step {
 	return StepDone
 }
 
+// nextLineageStep is the next step that gets a token: re-read the state, claim, refresh, read
+// Auth0; StepDone when the pass has the token it can get.
+func nextLineageStep(f *Facts, p *Pass, d Decision) Step {
+	refreshStep := StepRefresh
+	if !p.Claimed {
+		refreshStep = StepClaim // no refresh without the identity's claim
+	}
+	switch {
+	case (d.Action == ActionRefresh || d.Action == ActionRead) && !f.Fresh:
+		return StepReread
+	case d.Action == ActionRefresh && p.Refreshes == 0:
+		return refreshStep
+	case d.Action == ActionRead && !p.ReadAuth0:
+		return StepReadAuth0
+	case p.InvalidGrant && !p.ReadAuth0:
+		// Auth0 may hold a newer refresh token (the user logged in again): it is tried at once.
+		return StepReadAuth0
+	case p.NeedRefresh && p.Refreshes < 2:
+		return refreshStep
+	}
+	return StepDone
+}
+
 // specEdited tells whether the spec changed since the binding was last synced, so that an
 // earlier spec.secret.name may have left Secrets behind. A spec never edited (generation 1) has
 // had no other name: a new binding looks for none.
@@ -205,7 +254,17 @@ func specEdited(b *authv1alpha1.IdPTokenBinding) bool {
 }
 
 // MaxSteps bounds the steps of one pass: each step of Next can run at most once, refresh twice.
-const MaxSteps = 10
+const MaxSteps = 12
+
+// Resolving tells whether the pass has only to learn which connection the primary identity of
+// a binding that names none is: the read found it, and the next pass joins that identity's
+// lineage (a token is never persisted under an unresolved identity that another spelling of the
+// same identity would not find).
+func Resolving(f *Facts, p *Pass) bool {
+	b := f.Binding
+	return f.Unresolved && p.ReadAuth0 && p.Failure == nil && p.Held != nil && b.Spec.User != nil &&
+		p.Held.Identity.Connection != "" && IsPrimaryOf(b.Spec.User.ID, p.Held.Identity)
+}
 
 // SameData tells whether a Secret's data a (nil: no Secret) already holds exactly b.
 func SameData(a, b map[string][]byte) bool {
@@ -213,4 +272,25 @@ func SameData(a, b map[string][]byte) bool {
 		return false
 	}
 	return maps.EqualFunc(a, b, func(x, y []byte) bool { return slices.Equal(x, y) })
+}
+
+// ClaimResult is what StepClaim found on the identity's state Secret.
+type ClaimResult int
+
+const (
+	ClaimTaken   ClaimResult = iota // this manager holds the claim
+	ClaimBusy                       // another manager holds it, or won the race for it
+	ClaimForeign                    // a Secret of the state's name is not the identity's state
+)
+
+// RecordClaim records the outcome of StepClaim in the pass; fail explains ClaimForeign.
+func (p *Pass) RecordClaim(r ClaimResult, fail *Failure) {
+	switch r {
+	case ClaimTaken:
+		p.Claimed = true
+	case ClaimBusy:
+		p.Busy = true
+	case ClaimForeign:
+		p.Busy, p.Failure = true, fail
+	}
 }

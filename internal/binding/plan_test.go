@@ -62,6 +62,7 @@ type outcomes struct {
 	refresh []string // per refresh attempt: "ok", "invalid_grant", "error"
 	read    string   // "new", "expired-with-refresh-token", "same", "error"
 	target  string   // "ok", "refused"
+	claim   string   // "ok", "busy"
 	// lifetime of the tokens the IdP and Auth0 hand out; 0 means an hour.
 	lifetime time.Duration
 }
@@ -95,6 +96,12 @@ func drive(t testing.TB, f *Facts, o outcomes) ([]string, *Pass) {
 		case StepReread:
 			f.Fresh = true
 			p = Start(f)
+		case StepClaim:
+			if o.claim == "busy" {
+				p.RecordClaim(ClaimBusy, nil)
+			} else {
+				p.RecordClaim(ClaimTaken, nil)
+			}
 		case StepRefresh:
 			result := "ok"
 			if p.Refreshes < len(o.refresh) {
@@ -118,7 +125,8 @@ func drive(t testing.TB, f *Facts, o outcomes) ([]string, *Pass) {
 			p.Kept = nil
 		case StepReadAuth0:
 			p.ReadAuth0 = true
-			read := &Token{AccessToken: "at-auth0", RefreshToken: "rt-auth0", Auth0RefreshHash: HashToken("rt-auth0"), Source: f.Source}
+			read := &Token{AccessToken: "at-auth0", RefreshToken: "rt-auth0", Auth0RefreshHash: HashToken("rt-auth0"), Source: f.Source,
+				Identity: authv1alpha1.IdentityStatus{Provider: "google-oauth2", Connection: "google-oauth2", UserID: "1"}}
 			read.Expiry.ExpiresAt = f.Now.Add(o.lifetimeOr())
 			switch o.read {
 			case "error":
@@ -166,23 +174,23 @@ func TestNextPerformsOneStepAtATimeInOrder(t *testing.T) {
 		"current and not due: nothing":             {edit: func(*Facts) {}, want: ""},
 		"Secret deleted: restored from the state":  {edit: func(f *Facts) { f.Target = nil }, want: "write-target"},
 		"first pass: read Auth0, persist, write":   {edit: func(f *Facts) { f.Held, f.State, f.Target = nil, nil, nil }, want: "reread,read-auth0,persist,write-target"},
-		"due: refresh, persist before the write":   {edit: due, want: "reread,refresh,persist,write-target"},
-		"due, the IdP fails: nothing is persisted": {edit: due, o: outcomes{refresh: []string{"error"}}, want: "reread,refresh", wantReason: authv1alpha1.ReasonRefreshFailed},
+		"due: refresh, persist before the write":   {edit: due, want: "reread,claim,refresh,persist,write-target"},
+		"due, the IdP fails: nothing is persisted": {edit: due, o: outcomes{refresh: []string{"error"}}, want: "reread,claim,refresh,persist", wantReason: authv1alpha1.ReasonRefreshFailed},
 		"invalid_grant: Auth0's newer refresh token is refreshed at once": {
 			edit: expired, o: outcomes{refresh: []string{"invalid_grant", "ok"}, read: "expired-with-refresh-token"},
-			want: "reread,refresh,read-auth0,refresh,persist,write-target",
+			want: "reread,claim,refresh,read-auth0,refresh,persist,write-target",
 		},
 		"invalid_grant twice: no loop, the dead token is persisted": {
 			edit: expired, o: outcomes{refresh: []string{"invalid_grant", "invalid_grant"}, read: "expired-with-refresh-token"},
-			want: "reread,refresh,read-auth0,refresh,persist", wantReason: authv1alpha1.ReasonRefreshFailed,
+			want: "reread,claim,refresh,read-auth0,refresh,persist", wantReason: authv1alpha1.ReasonRefreshFailed,
 		},
 		"invalid_grant while the held token is valid: Auth0's new refresh token is kept for later": {
 			edit: due, o: outcomes{refresh: []string{"invalid_grant"}, read: "expired-with-refresh-token"},
-			want: "reread,refresh,read-auth0,persist",
+			want: "reread,claim,refresh,read-auth0,persist",
 		},
 		"invalid_grant and Auth0 has a new token: adopted": {
 			edit: due, o: outcomes{refresh: []string{"invalid_grant"}, read: "new"},
-			want: "reread,refresh,read-auth0,persist,write-target",
+			want: "reread,claim,refresh,read-auth0,persist,write-target",
 		},
 		"the API server refuses the Secret": {
 			edit: func(f *Facts) { f.Target = nil }, o: outcomes{target: "refused"},
@@ -206,7 +214,23 @@ func TestNextPerformsOneStepAtATimeInOrder(t *testing.T) {
 		"force-refresh: refreshed although not due": {
 			edit: func(f *Facts) {
 				f.Binding.Annotations = map[string]string{authv1alpha1.AnnotationForceRefresh: "now"}
-			}, want: "reread,refresh,persist,write-target",
+			}, want: "reread,claim,refresh,persist,write-target",
+		},
+		"force-refresh within the renewal spacing: queued, nothing sent": {
+			edit: func(f *Facts) {
+				f.Binding.Annotations = map[string]string{authv1alpha1.AnnotationForceRefresh: "now"}
+				f.Held.LastRefresh = f.Now.Add(-10 * time.Second)
+				f.State = f.Held.StateData()
+			}, want: "",
+		},
+		"due, another manager holds the identity's claim: nothing sent": {
+			edit: due, o: outcomes{claim: "busy"}, want: "reread,claim",
+		},
+		"an unresolved primary identity: the first pass only reads Auth0": {
+			edit: func(f *Facts) {
+				f.Held, f.State, f.Target, f.Unresolved = nil, nil, nil, true
+				f.Binding.Spec.User.Connection = ""
+			}, want: "reread,read-auth0",
 		},
 		"force-refresh already acted on by this manager: nothing": {
 			edit: func(f *Facts) {

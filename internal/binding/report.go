@@ -24,6 +24,11 @@ type Event struct {
 func Report(f *Facts, p *Pass) (authv1alpha1.IdPTokenBindingStatus, []Event) {
 	b := f.Binding
 	r := reporter{f: f, st: *b.Status.DeepCopy()}
+	if Resolving(f, p) {
+		// Only which connection the primary identity is: the next pass takes it from here.
+		r.st.Identity = p.Held.Identity.DeepCopy()
+		return r.st, nil
+	}
 	r.token(p)
 
 	fail := p.Failure
@@ -119,7 +124,7 @@ func (r *reporter) token(p *Pass) {
 func (r *reporter) succeeded(p *Pass) {
 	b, st := r.f.Binding, &r.st
 	attempted := p.Refreshes > 0 || p.ReadAuth0
-	if ForceRefreshPending(b) && (attempted || r.f.ForceHandled) {
+	if ForceRefreshPending(b) && (attempted || r.f.ForceHandled || ForceSatisfied(r.f)) {
 		st.LastForceRefresh = b.Annotations[authv1alpha1.AnnotationForceRefresh]
 	}
 	st.ObservedGeneration = b.Generation
@@ -167,6 +172,12 @@ func Requeue(f *Facts, p *Pass, failedAttempts int32) time.Duration {
 	if p.Blocked == nil && f.Tenant.ClientPending {
 		return ClientPendingWait
 	}
+	if p.Failure == nil && p.Busy {
+		return BusyRetry + time.Duration(float64(BusyRetry)*BackoffJitter*f.Jitter).Truncate(time.Millisecond)
+	}
+	if Resolving(f, p) {
+		return MinRequeue // the next pass joins the resolved identity's lineage
+	}
 	var next time.Duration
 	switch fail := p.Failure; {
 	case fail == nil && p.Held != nil:
@@ -174,7 +185,13 @@ func Requeue(f *Facts, p *Pass, failedAttempts int32) time.Duration {
 	case fail != nil && fail.Terminal:
 		next = fail.NotBefore
 	case fail != nil:
-		next = max(Backoff(failedAttempts), fail.NotBefore)
+		next = max(JitteredBackoff(failedAttempts, f.Jitter), fail.NotBefore)
+	}
+	// A force-refresh that waits for the renewal spacing is queued, never dropped.
+	if ForceWaiting(f) && p.Blocked == nil {
+		if wait := ForceNotBefore(f.Held).Sub(f.Now); next == 0 || wait < next {
+			next = wait
+		}
 	}
 	// Ready must turn False when a held token expires, even if nothing else happens.
 	if h := p.Held; h != nil && !h.Expiry.ExpiresAt.IsZero() && h.ValidAt(f.Now) {

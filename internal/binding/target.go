@@ -44,6 +44,7 @@ func DesiredTarget(b *authv1alpha1.IdPTokenBinding, t *Token) Target {
 	}
 	d.Labels[authv1alpha1.LabelManagedBy] = authv1alpha1.ManagedByValue
 	d.Labels[authv1alpha1.LabelBinding] = b.Name
+	d.Annotations[authv1alpha1.AnnotationBindingUID] = string(b.UID)
 	if exp := t.Expiry.ExpiresAt; !exp.IsZero() {
 		d.Data[authv1alpha1.SecretKeyExpiresAt] = FormatTime(exp)
 		d.Annotations[authv1alpha1.AnnotationExpiresAt] = string(FormatTime(exp))
@@ -92,16 +93,21 @@ func TargetUpToDate(b *authv1alpha1.IdPTokenBinding, t *Token, s *corev1.Secret)
 
 // HasControllerRef tells whether s is controlled by the binding b.
 func HasControllerRef(s *corev1.Secret, b *authv1alpha1.IdPTokenBinding) bool {
-	for _, ref := range s.OwnerReferences {
-		if ref.UID == b.UID && ref.Controller != nil && *ref.Controller {
-			return true
-		}
-	}
-	return false
+	return b.UID != "" && controlledBy(s.OwnerReferences, b.UID)
 }
 
-// ManagedBy tells whether a Secret belongs to the binding.
+// ManagedBy tells whether a Secret belongs to the binding: its labels name the binding and it
+// carries the binding's UID, as its controller ownerReference (deletionPolicy Delete) or as the
+// binding-uid annotation (Retain). Labels alone prove nothing: anyone who may write Secrets in
+// the namespace can set them, and a Secret that only carries them is never written, deleted or
+// released (SecretConflict).
 func ManagedBy(s *corev1.Secret, b *authv1alpha1.IdPTokenBinding) bool {
+	return LabelledFor(s, b) &&
+		(HasControllerRef(s, b) || (b.UID != "" && s.Annotations[authv1alpha1.AnnotationBindingUID] == string(b.UID)))
+}
+
+// LabelledFor tells whether a Secret carries the operator's labels for binding b.
+func LabelledFor(s *corev1.Secret, b *authv1alpha1.IdPTokenBinding) bool {
 	return s.Labels[authv1alpha1.LabelManagedBy] == authv1alpha1.ManagedByValue &&
 		s.Labels[authv1alpha1.LabelBinding] == b.Name
 }

@@ -84,7 +84,7 @@ spec:
     users: ["google-oauth2|*"]
     connections: [google-oauth2]
   - namespaceSelector: {matchLabels: {idptoken.dev/tenant: prod}}
-  - namespaceRegexes: ["^team-"]
+  - namespaceRegexes: ["team-.*"]
 `
 
 // mutate parses base, applies edits (dotted path → value; nil deletes) and returns the object.
@@ -160,6 +160,12 @@ var _ = Describe("Admission", func() {
 			"spec.secret.name must be a DNS subdomain"),
 		Entry("a kubernetes.io Secret type", map[string]any{"spec.secret.type": "kubernetes.io/tls"},
 			"spec.secret.type must be Opaque or a custom type"),
+		Entry("a NUL in the user id", map[string]any{"spec.user.id": "google-oauth2|1\x00tokenvault"},
+			"must not contain control characters"),
+		Entry("a control character in the connection", map[string]any{"spec.user.connection": "google\noauth2"},
+			"must not contain control characters"),
+		Entry("a control character in the enterprise connection", map[string]any{"spec.user": nil, "spec.connection": map[string]any{"id": "con_\u0085x"}},
+			"must not contain control characters"),
 		Entry("a legacy refresh-state Secret's name", map[string]any{"spec.secret.name": "b.idptoken-state"},
 			"spec.secret.name must not start with idptoken-state- nor end in .idptoken-state"),
 		Entry("an identity refresh-state Secret's name", map[string]any{"spec.secret.name": "idptoken-state-0123456789abcdef"},

@@ -34,7 +34,8 @@ func (r *BindingReconciler) fetch(ctx context.Context, in *bindingInput, notBefo
 		if err != nil {
 			return nil, r.managementFailure(in, err, authv1alpha1.ReasonUserNotFound, "reading user %q", b.Spec.User.ID)
 		}
-		id, f := selectIdentity(user, b.Spec.User.Connection)
+		// The lineage's connection: spec.user.connection, or the primary identity's once resolved.
+		id, f := selectIdentity(user, in.identity.Connection)
 		if f != nil {
 			return nil, f
 		}

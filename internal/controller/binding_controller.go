@@ -35,6 +35,9 @@ type BindingReconciler struct {
 	ClusterResourceNamespace string
 	// Jitter returns a value in [0, 1) that moves renewals earlier by up to 10% of a lifetime.
 	Jitter func() float64
+	// Holder names this manager in the refresh claims it makes on identities' state Secrets;
+	// unique per process (SetupWithManager draws one when empty).
+	Holder string
 	// OnVaultGap, when set, is told how long a Secret held an expired Token Vault token before
 	// the renewed one replaced it (the idptoken_tokenvault_expiry_gap_seconds metric).
 	OnVaultGap func(expired, replaced time.Time)
@@ -43,7 +46,13 @@ type BindingReconciler struct {
 	status  *statusWrites // set up by SetupWithManager
 	states  *ownStates    // set up by SetupWithManager
 	lineage *lineageLocks // one refresh at a time per identity
+	shares  *tenantShares // a quarter of the workers per tenant
 	forced  sync.Map      // binding UID → the force-refresh value acted on
+	// forceSeenAt: binding UID → the pending force-refresh value and when it was first seen.
+	forceSeenAt sync.Map
+	// rejectedStates: binding UID → the resourceVersion of the state Secret last reported as
+	// rejected, so that each forged or foreign version is reported once.
+	rejectedStates sync.Map
 }
 
 // +kubebuilder:rbac:groups=auth.idptoken.dev,resources=idptokenbindings,verbs=get;list;watch;patch
@@ -56,15 +65,20 @@ type BindingReconciler struct {
 type bindingInput struct {
 	binding.Facts
 	tenantKey TenantKey
-	tenant    tenantObject  // nil when not found
-	api       ManagementAPI // nil when the tenant cannot be used
-	identity  identity      // the lineage the binding's token belongs to
+	tenant    tenantObject     // nil when not found
+	api       ManagementAPI    // nil when the tenant cannot be used
+	identity  binding.Identity // the lineage the binding's token belongs to
 	state     *corev1.Secret
-	legacy    *corev1.Secret // a per-binding refresh-state Secret of an earlier version, to migrate
+	// rejected is a Secret of the state's name that binding.AcceptState refused, and why.
+	rejected    *corev1.Secret
+	rejectedWhy string
+	legacy      *corev1.Secret // a per-binding refresh-state Secret of an earlier version, to migrate
 	// override is the OAuth client of spec.refresh.clientCredentialsSecretRef, read only when the
 	// tenant allows overrides and the Secret is labelled for it.
 	override *oauthClient
 	unlock   func() // releases the identity's lock, once taken
+	// releaseShare gives back the tenant's share of the workers, once taken.
+	releaseShare func()
 }
 
 // oauthClient is an OAuth client ID and secret.
@@ -91,6 +105,7 @@ func (r *BindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	r.reportRejectedState(in)
 	p, steps, err := r.run(ctx, in)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -113,6 +128,9 @@ func (r *BindingReconciler) run(ctx context.Context, in *bindingInput) (*binding
 		if in.unlock != nil {
 			in.unlock()
 		}
+		if in.releaseShare != nil {
+			in.releaseShare()
+		}
 	}()
 	p := binding.Start(&in.Facts)
 	var steps []string
@@ -127,13 +145,25 @@ func (r *BindingReconciler) run(ctx context.Context, in *bindingInput) (*binding
 			in.unlock()
 			in.unlock = nil
 		}
+		if step == binding.StepRefresh || step == binding.StepReadAuth0 {
+			if in.releaseShare == nil && r.shares != nil {
+				release, ok := r.shares.try(in.tenantKey)
+				if !ok {
+					p.Busy = true
+					return p, append(steps, "tenant-busy"), nil
+				}
+				in.releaseShare = release
+			}
+		}
 		var err error
 		switch step {
 		case binding.StepDropAllTargets:
 			err = r.dropTargets(ctx, in, true)
-			p.TargetsDropped = true
+			p.TargetsDropped = err == nil
 		case binding.StepReread:
 			p, err = r.reread(ctx, in)
+		case binding.StepClaim:
+			err = r.claim(ctx, in, p)
 		case binding.StepRefresh:
 			r.refresh(ctx, in, p)
 		case binding.StepReadAuth0:
@@ -145,7 +175,7 @@ func (r *BindingReconciler) run(ctx context.Context, in *bindingInput) (*binding
 			p.LegacyDropped = true
 		case binding.StepDropOldTargets:
 			err = r.dropTargets(ctx, in, false)
-			p.TargetsDropped = true
+			p.TargetsDropped = err == nil
 		case binding.StepWriteTarget:
 			err = r.writeTarget(ctx, in, p)
 		}
@@ -158,11 +188,12 @@ func (r *BindingReconciler) run(ctx context.Context, in *bindingInput) (*binding
 
 // report records the pass in the binding's status and in Events, and returns when to look next.
 func (r *BindingReconciler) report(ctx context.Context, in *bindingInput, p *binding.Pass) (ctrl.Result, error) {
-	if p.Blocked == nil && in.Tenant.ClientPending {
-		// Just after a restart: the tenant controller has not rebuilt the tenant's client yet.
-		return ctrl.Result{RequeueAfter: binding.ClientPendingWait}, nil
-	}
 	b := in.Binding
+	if p.Blocked == nil && (in.Tenant.ClientPending || (p.Busy && p.Failure == nil)) {
+		// Just after a restart the tenant controller has not rebuilt the tenant's client yet;
+		// or another manager is refreshing the identity. Nothing to report: look again shortly.
+		return ctrl.Result{RequeueAfter: binding.Requeue(&in.Facts, p, b.Status.FailedAttempts)}, nil
+	}
 	st, evs := binding.Report(&in.Facts, p)
 	for _, e := range evs {
 		r.Recorder.Eventf(b, nil, e.Type, e.Reason, e.Action, "%s", e.Message)
@@ -184,6 +215,23 @@ func (r *BindingReconciler) report(ctx context.Context, in *bindingInput, p *bin
 	}
 	return ctrl.Result{RequeueAfter: after, Priority: ptr.To(scheduledPriority)}, nil
 }
+
+// reportRejectedState records, once per version of the Secret, that a Secret of the identity's
+// state name was not used: it names the Secret and the rule it failed, never its data.
+func (r *BindingReconciler) reportRejectedState(in *bindingInput) {
+	s := in.rejected
+	if s == nil {
+		return
+	}
+	if prev, ok := r.rejectedStates.Swap(in.Binding.UID, s.ResourceVersion); ok && prev == s.ResourceVersion {
+		return
+	}
+	r.Recorder.Eventf(in.Binding, nil, corev1.EventTypeWarning, ReasonStateRejected, "ReadState",
+		"Ignored Secret %s/%s as the identity's refresh state: %s", s.Namespace, s.Name, in.rejectedWhy)
+}
+
+// ReasonStateRejected is the Event reason for a refresh-state Secret that was not used.
+const ReasonStateRejected = "StateRejected"
 
 // statusLagWait is how long a pass waits for the cache to see the binding's last status write.
 const statusLagWait = 200 * time.Millisecond

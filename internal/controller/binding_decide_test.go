@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"regexp"
 	"strings"
 	"testing"
 
@@ -66,29 +65,6 @@ func TestLegacyStateName(t *testing.T) {
 }
 
 func TestIdentityNamesOneLineagePerIdentity(t *testing.T) {
-	nsTenant := TenantKey{Kind: authv1alpha1.TenantKindNamespaced, NamespacedName: types.NamespacedName{Namespace: "team-a", Name: "prod"}}
-	clTenant := TenantKey{Kind: authv1alpha1.TenantKindCluster, NamespacedName: types.NamespacedName{Name: "prod"}}
-	alice := identity{tenant: clTenant, userID: "google-oauth2|1", connection: "google-oauth2"}
-	same := identity{tenant: clTenant, userID: "google-oauth2|1", connection: "google-oauth2"}
-	others := []identity{
-		{tenant: nsTenant, userID: "google-oauth2|1", connection: "google-oauth2"},                                        // another tenant
-		{tenant: clTenant, userID: "google-oauth2|2", connection: "google-oauth2"},                                        // another user
-		{tenant: clTenant, userID: "google-oauth2|1", connection: "github"},                                               // another connection
-		{tenant: clTenant, connection: "google-oauth2"},                                                                   // a connection identity
-		{tenant: clTenant, userID: "google-oauth2|1"},                                                                     // the primary identity
-		{tenant: clTenant, userID: "google-oauth2|1", connection: "google-oauth2", override: "https://idp.example/token"}, // refreshes elsewhere
-	}
-	if alice.hash() != same.hash() {
-		t.Fatal("the same identity must name the same lineage")
-	}
-	if !regexp.MustCompile(`^idptoken-state-[0-9a-f]{16}$`).MatchString(alice.stateName()) {
-		t.Fatalf("stateName = %q, want idptoken-state-<16 hex>", alice.stateName())
-	}
-	for _, o := range others {
-		if o.hash() == alice.hash() {
-			t.Errorf("%q and %q share a lineage", o.key(), alice.key())
-		}
-	}
 	// Bindings in two namespaces of one cluster tenant share the identity; of namespaced tenants they do not.
 	b1, b2 := testBinding(), testBinding()
 	b2.Namespace = "team-b"
@@ -100,6 +76,9 @@ func TestIdentityNamesOneLineagePerIdentity(t *testing.T) {
 	b1.Spec.TenantRef, b2.Spec.TenantRef = authv1alpha1.TenantRef{Name: "prod"}, authv1alpha1.TenantRef{Name: "prod"}
 	if sourceOf(b1) == sourceOf(b2) {
 		t.Error("namespaced tenants of the same name in two namespaces must not share a lineage")
+	}
+	if v := identityIndexValues(b1); len(v) != 2 || v[0] != sourceOf(b1) || v[1] == v[0] {
+		t.Errorf("identityIndexValues = %v, want the lineage and its previous name", v)
 	}
 }
 

@@ -40,15 +40,37 @@ func (r *BindingReconciler) finalize(ctx context.Context, b *authv1alpha1.IdPTok
 		return err
 	}
 	if target != nil && binding.ManagedBy(target, b) {
-		if err := r.release(ctx, target); err != nil {
+		denied, err := r.denied(ctx, b)
+		if err != nil {
 			return err
 		}
-		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "Retained", "Delete",
-			"Released Secret %s: it keeps its last token and is no longer refreshed", target.Name)
+		if denied {
+			// Retain keeps a Secret when its binding goes, never a token the namespace may no
+			// longer hold.
+			if err := r.Client.Delete(ctx, target, client.Preconditions{UID: &target.UID}); client.IgnoreNotFound(err) != nil {
+				return fmt.Errorf("deleting secret %q of a binding no longer permitted: %w", target.Name, err)
+			}
+		} else {
+			if err := r.release(ctx, target); err != nil {
+				return err
+			}
+			r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "Retained", "Delete",
+				"Released Secret %s: it keeps its last token and is no longer refreshed", target.Name)
+		}
 	}
 	base := b.DeepCopy()
 	controllerutil.RemoveFinalizer(b, authv1alpha1.FinalizerRetain)
 	return client.IgnoreNotFound(r.Client.Patch(ctx, b, client.MergeFrom(base)))
+}
+
+// denied tells whether the binding's ClusterAuth0Tenant no longer lets it hold its token.
+func (r *BindingReconciler) denied(ctx context.Context, b *authv1alpha1.IdPTokenBinding) (bool, error) {
+	in := &bindingInput{tenantKey: tenantKeyOf(b)}
+	in.Binding = b
+	if err := r.gatherTenant(ctx, in); err != nil {
+		return false, err
+	}
+	return in.Tenant.Found && in.Tenant.Denied != "", nil
 }
 
 // release removes the operator's labels and annotations from a Secret it keeps, so that it
@@ -58,7 +80,7 @@ func (r *BindingReconciler) release(ctx context.Context, s *corev1.Secret) error
 	for _, k := range []string{authv1alpha1.LabelManagedBy, authv1alpha1.LabelBinding} {
 		delete(s.Labels, k)
 	}
-	for _, k := range []string{authv1alpha1.AnnotationExpiresAt, authv1alpha1.AnnotationProvider, authv1alpha1.AnnotationConnection} {
+	for _, k := range []string{authv1alpha1.AnnotationExpiresAt, authv1alpha1.AnnotationProvider, authv1alpha1.AnnotationConnection, authv1alpha1.AnnotationBindingUID} {
 		delete(s.Annotations, k)
 	}
 	if err := r.Client.Patch(ctx, s, client.MergeFrom(base)); client.IgnoreNotFound(err) != nil {

@@ -21,7 +21,9 @@ import (
 func (r *BindingReconciler) gather(ctx context.Context, b *authv1alpha1.IdPTokenBinding) (*bindingInput, error) {
 	in := &bindingInput{tenantKey: tenantKeyOf(b)}
 	in.identity = identityOf(in.tenantKey, b)
-	in.Facts = binding.Facts{Binding: b, Now: r.Clock.Now().UTC(), Source: in.identity.hash(), Jitter: r.jitter()}
+	in.Facts = binding.Facts{Binding: b, Now: r.Clock.Now().UTC(), Source: in.identity.Hash(), Jitter: r.jitter()}
+	in.Unresolved = b.Spec.User != nil && in.identity.Connection == ""
+	in.ForceSeenAt = r.forceSeen(b, in.Now)
 	if v, ok := r.forced.Load(b.UID); ok {
 		in.ForceHandled = v == b.Annotations[authv1alpha1.AnnotationForceRefresh]
 		if v == b.Status.LastForceRefresh {
@@ -47,33 +49,97 @@ func (r *BindingReconciler) gather(ctx context.Context, b *authv1alpha1.IdPToken
 		return nil, err
 	}
 	if in.Target != nil && !binding.ManagedBy(in.Target, b) {
+		in.ConflictLabelled = binding.LabelledFor(in.Target, b)
 		in.Target, in.Conflict = nil, b.Spec.Secret.Name
 	}
 	if home := r.homeNamespace(in); home != "" {
-		if in.state, err = r.cachedSecret(ctx, home, in.identity.stateName()); err != nil {
+		if in.state, err = r.cachedSecret(ctx, home, in.identity.StateName()); err != nil {
 			return nil, err
+		}
+		in.setState(in.state)
+		if in.state == nil {
+			if err := r.gatherPrevious(ctx, in, home); err != nil {
+				return nil, err
+			}
 		}
 	}
-	in.setState(in.state)
-	if in.state == nil {
-		// An earlier version kept refresh state per binding: migrate it, newest refresh token first.
-		if in.legacy, err = r.cachedSecret(ctx, b.Namespace, legacyStateName(b)); err != nil {
+	if in.state == nil && in.legacy == nil {
+		// An earlier version kept refresh state per binding: migrate it, newest refresh token
+		// first, but only from a Secret the binding itself controls, and never into a lineage
+		// other namespaces share.
+		legacy, err := r.cachedSecret(ctx, b.Namespace, legacyStateName(b))
+		if err != nil {
 			return nil, err
 		}
-		if in.legacy != nil && binding.ManagedBy(in.legacy, b) && in.legacy.Labels[authv1alpha1.LabelRole] == authv1alpha1.RoleRefreshState {
-			in.Held, in.Legacy = parseLegacyState(in.legacy, b, in.identity), true
-		} else {
-			in.legacy = nil
+		if legacy != nil && binding.AcceptLegacyState(legacy, b, in.tenantKey.Kind) {
+			in.legacy = legacy
+			in.Held, in.Legacy = parseLegacyState(legacy, b, in.identity), true
 		}
 	}
 	return in, nil
 }
 
-// setState takes s as the identity's refresh-state Secret, unless it is not the operator's: a
-// hand-made Secret of that name is never used nor overwritten.
+// gatherPrevious looks for the identity's state under the name versions before length-prefixed
+// identity keys gave it, to migrate: the same acceptance rule applies.
+func (r *BindingReconciler) gatherPrevious(ctx context.Context, in *bindingInput, home string) error {
+	spec := binding.SpecIdentityOf(in.tenantKey.String(), in.Binding)
+	owner := binding.StateOwner{Hash: spec.PreviousHash(), Identity: spec, TenantUID: in.tenantUID()}
+	prev, err := r.cachedSecret(ctx, home, binding.StateNamePrefix+owner.Hash)
+	if err != nil || prev == nil {
+		return err
+	}
+	if ok, _ := binding.AcceptState(prev, owner); !ok {
+		return nil
+	}
+	if h := binding.ParseState(prev.Data); h != nil {
+		h.Source = in.Source
+		in.legacy, in.Held, in.Legacy = prev, h, true
+	}
+	return nil
+}
+
+// stateOwner is what the identity's refresh-state Secret must show to be used.
+func (in *bindingInput) stateOwner() binding.StateOwner {
+	return binding.StateOwner{Hash: in.identity.Hash(), Identity: in.identity, TenantUID: in.tenantUID()}
+}
+
+func (in *bindingInput) tenantUID() types.UID {
+	if in.tenant == nil {
+		return ""
+	}
+	return in.tenant.GetUID()
+}
+
+// forceSeen is when this manager first saw the binding's pending force-refresh value.
+func (r *BindingReconciler) forceSeen(b *authv1alpha1.IdPTokenBinding, now time.Time) time.Time {
+	if !binding.ForceRefreshPending(b) {
+		r.forceSeenAt.Delete(b.UID)
+		return time.Time{}
+	}
+	v := b.Annotations[authv1alpha1.AnnotationForceRefresh]
+	if seen, ok := r.forceSeenAt.Load(b.UID); ok && seen.(forceSighting).value == v {
+		return seen.(forceSighting).at
+	}
+	at := now.Truncate(time.Second)
+	r.forceSeenAt.Store(b.UID, forceSighting{value: v, at: at})
+	return at
+}
+
+// forceSighting is a force-refresh value and when this manager first saw it.
+type forceSighting struct {
+	value string
+	at    time.Time
+}
+
+// setState takes s as the identity's refresh-state Secret, unless it fails binding.AcceptState:
+// a Secret that is not the operator's state of exactly this identity is never used nor
+// overwritten, and is reported once.
 func (in *bindingInput) setState(s *corev1.Secret) {
-	if s != nil && !isStateOf(s, in.identity) {
-		s = nil
+	if s != nil {
+		if ok, why := binding.AcceptState(s, in.stateOwner()); !ok {
+			in.rejected, in.rejectedWhy = s, why
+			s = nil
+		}
 	}
 	in.state, in.State, in.Held = s, nil, nil
 	if s != nil {
@@ -148,8 +214,8 @@ func (r *BindingReconciler) reread(ctx context.Context, in *bindingInput) (*bind
 	in.unlock = r.lineage.lock(in.identity)
 	in.Fresh = true
 	if home := r.homeNamespace(in); home != "" {
-		key := types.NamespacedName{Namespace: home, Name: in.identity.stateName()}
-		if mine := r.states.ahead(key, in.state); mine != nil && isStateOf(mine, in.identity) {
+		key := types.NamespacedName{Namespace: home, Name: in.identity.StateName()}
+		if mine := r.states.ahead(key, in.state); mine != nil {
 			in.setState(mine) // this manager's own write, which the cache has not caught up with
 			return binding.Start(&in.Facts), nil
 		}
@@ -163,9 +229,7 @@ func (r *BindingReconciler) reread(ctx context.Context, in *bindingInput) (*bind
 		case err != nil:
 			return nil, err
 		case in.state == nil || s.ResourceVersion != in.state.ResourceVersion:
-			if isStateOf(s, in.identity) {
-				in.setState(s)
-			}
+			in.setState(s)
 		}
 	}
 	return binding.Start(&in.Facts), nil

@@ -30,9 +30,10 @@ func (r *BindingReconciler) applyState(ctx context.Context, in *bindingInput, h 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateWriteTimeout)
 	defer cancel()
 	current := in.state
+	var foreign string
 	write := func() error {
 		data := h.StateData()
-		if current != nil && binding.SameData(current.Data, data) {
+		if current != nil && binding.SameData(current.Data, data) && current.Annotations[authv1alpha1.AnnotationRefreshClaim] == "" {
 			return nil
 		}
 		s := r.stateSecret(in, current, data)
@@ -57,8 +58,12 @@ func (r *BindingReconciler) applyState(ctx context.Context, in *bindingInput, h 
 	err := retry.OnError(retry.DefaultBackoff, func(err error) bool {
 		if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
 			fresh := &corev1.Secret{}
-			if gerr := r.APIReader.Get(ctx, types.NamespacedName{Namespace: r.homeNamespace(in), Name: in.identity.stateName()}, fresh); gerr != nil {
+			if gerr := r.APIReader.Get(ctx, types.NamespacedName{Namespace: r.homeNamespace(in), Name: in.identity.StateName()}, fresh); gerr != nil {
 				return apierrors.IsNotFound(gerr)
+			}
+			if ok, why := binding.AcceptState(fresh, in.stateOwner()); !ok {
+				foreign = why // never overwritten: not the operator's state of this identity
+				return false
 			}
 			current = fresh
 			if theirs := binding.ParseState(fresh.Data); theirs != nil && theirs.ObtainedAt.After(h.ObtainedAt) {
@@ -68,11 +73,76 @@ func (r *BindingReconciler) applyState(ctx context.Context, in *bindingInput, h 
 		}
 		return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err)
 	}, write)
+	if foreign != "" {
+		return nil, &foreignStateError{namespace: r.homeNamespace(in), name: in.identity.StateName(), why: foreign}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("writing refresh-state secret %q: %w", in.identity.stateName(), err)
+		return nil, fmt.Errorf("writing refresh-state secret %q: %w", in.identity.StateName(), err)
 	}
 	in.state = current
 	return h, nil
+}
+
+// foreignStateError: a Secret of the state's name exists that is not the operator's state of
+// the identity; it is neither used nor overwritten.
+type foreignStateError struct{ namespace, name, why string }
+
+func (e *foreignStateError) Error() string {
+	return fmt.Sprintf("Secret %s/%s has the name of the identity's refresh state but %s", e.namespace, e.name, e.why)
+}
+
+// failure is the binding's failure for it: the Secret must be deleted by whoever made it.
+func (e *foreignStateError) failure() *binding.Failure {
+	return binding.Terminal(authv1alpha1.ReasonSecretConflict, time.Minute,
+		"%s; it is not used nor overwritten: delete it so that the operator can keep the identity's refresh state", e.Error())
+}
+
+// claim claims the identity's refresh for this manager on its state Secret (StepClaim), with
+// an optimistic write: a conflict means another manager got there first, and the pass looks
+// again after binding.BusyRetry instead of sending a refresh token it may have spent. With no
+// state Secret yet, the claim creates it with the token held.
+func (r *BindingReconciler) claim(ctx context.Context, in *bindingInput, p *binding.Pass) error {
+	if in.state != nil && !binding.CanClaim(in.state.Annotations, r.Holder, in.Now) {
+		p.RecordClaim(binding.ClaimBusy, nil)
+		return nil
+	}
+	data := p.Held.StateData()
+	if in.state != nil {
+		data = in.state.Data
+	}
+	s := r.stateSecret(in, in.state, data)
+	s.Annotations[authv1alpha1.AnnotationRefreshClaim] = binding.NewClaim(r.Holder, in.Now).String()
+	var err error
+	from := ""
+	if in.state == nil {
+		err = r.Client.Create(ctx, s, client.FieldOwner(FieldManager))
+	} else {
+		from = in.state.ResourceVersion
+		err = r.Client.Update(ctx, s, client.FieldOwner(FieldManager))
+	}
+	switch {
+	case apierrors.IsConflict(err):
+		p.RecordClaim(binding.ClaimBusy, nil)
+		return nil
+	case apierrors.IsAlreadyExists(err):
+		fresh := &corev1.Secret{}
+		if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), fresh); gerr == nil {
+			if ok, why := binding.AcceptState(fresh, in.stateOwner()); !ok {
+				p.RecordClaim(binding.ClaimForeign, (&foreignStateError{namespace: s.Namespace, name: s.Name, why: why}).failure())
+				return nil
+			}
+		}
+		p.RecordClaim(binding.ClaimBusy, nil)
+		return nil
+	case err != nil:
+		return fmt.Errorf("claiming the refresh on secret %q: %w", s.Name, err)
+	}
+	if r.states != nil {
+		r.states.wrote(from, s)
+	}
+	in.state = s
+	p.RecordClaim(binding.ClaimTaken, nil)
+	return nil
 }
 
 // stateSecret is the identity's refresh-state Secret with data, at current's resourceVersion.
@@ -80,17 +150,17 @@ func (r *BindingReconciler) stateSecret(in *bindingInput, current *corev1.Secret
 	id := in.identity
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      id.stateName(),
+			Name:      id.StateName(),
 			Namespace: r.homeNamespace(in),
 			Labels: map[string]string{
 				authv1alpha1.LabelManagedBy: authv1alpha1.ManagedByValue,
 				authv1alpha1.LabelRole:      authv1alpha1.RoleRefreshState,
-				authv1alpha1.LabelIdentity:  id.hash(),
+				authv1alpha1.LabelIdentity:  id.Hash(),
 			},
 			Annotations: map[string]string{
-				authv1alpha1.AnnotationTenant:     in.tenantKey.String(),
-				authv1alpha1.AnnotationUserID:     id.userID,
-				authv1alpha1.AnnotationConnection: id.connection,
+				authv1alpha1.AnnotationTenant:     id.Tenant,
+				authv1alpha1.AnnotationUserID:     id.UserID,
+				authv1alpha1.AnnotationConnection: id.Connection,
 			},
 		},
 		Type: corev1.SecretTypeOpaque,

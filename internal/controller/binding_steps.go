@@ -79,7 +79,7 @@ func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, p *
 	if verdict == binding.VerdictRefresh {
 		p.Kept = held
 	}
-	if next.CanRefresh() && next.Endpoint.TokenURL == "" && !hasOverride(in.Binding) {
+	if next.CanRefresh() && next.Endpoint.TokenURL == "" && !hasOverride(in.Binding) && !in.Unresolved {
 		// Kept with the state from the first read on, so that a manager restarted during an
 		// Auth0 outage can make the lineage's first refresh too.
 		if ep, f := r.connectionEndpoint(ctx, in, next); f == nil {
@@ -92,6 +92,12 @@ func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, p *
 // persist writes the lineage's token to the identity's refresh-state Secret (StepPersist).
 func (r *BindingReconciler) persist(ctx context.Context, in *bindingInput, p *binding.Pass) error {
 	held, err := r.applyState(ctx, in, p.Held)
+	var foreign *foreignStateError
+	if errors.As(err, &foreign) {
+		p.Persisted, p.Failure = true, foreign.failure() // nothing more of the lineage is written
+		p.Held = nil
+		return nil
+	}
 	if err != nil {
 		return err
 	}

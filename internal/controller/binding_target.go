@@ -115,8 +115,11 @@ func ownerRef(b *authv1alpha1.IdPTokenBinding) *metav1ac.OwnerReferenceApplyConf
 		WithBlockOwnerDeletion(true)
 }
 
-// dropTargets deletes the Secrets this binding wrote under a previous spec.secret.name, or
-// all of them when the binding lost its permission (those it owns; a retained one is released).
+// dropTargets deletes the Secrets this binding wrote under a previous spec.secret.name, or all of
+// them when the binding lost its permission. Only Secrets that carry the binding's UID are
+// touched. A binding that may no longer use its tenant loses its Secrets whatever its
+// deletionPolicy: Retain keeps a Secret when its binding is deleted, never a token the
+// namespace may no longer hold.
 func (r *BindingReconciler) dropTargets(ctx context.Context, in *bindingInput, all bool) error {
 	b := in.Binding
 	list := &corev1.SecretList{}
@@ -125,19 +128,19 @@ func (r *BindingReconciler) dropTargets(ctx context.Context, in *bindingInput, a
 	}
 	for i := range list.Items {
 		s := &list.Items[i]
-		if s.Labels[authv1alpha1.LabelRole] == authv1alpha1.RoleRefreshState || (!all && s.Name == b.Spec.Secret.Name) {
+		if s.Labels[authv1alpha1.LabelRole] == authv1alpha1.RoleRefreshState || (!all && s.Name == b.Spec.Secret.Name) || !binding.ManagedBy(s, b) {
 			continue
 		}
-		if binding.HasControllerRef(s, b) {
-			if err := r.Client.Delete(ctx, s); client.IgnoreNotFound(err) != nil {
+		if all || binding.HasControllerRef(s, b) {
+			if err := r.Client.Delete(ctx, s, client.Preconditions{UID: &s.UID}); client.IgnoreNotFound(err) != nil {
 				return fmt.Errorf("deleting secret %q, no longer the binding's target: %w", s.Name, err)
 			}
 		} else if err := r.release(ctx, s); err != nil {
 			return err
 		}
 		if all {
-			r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, "SecretReleased", "WriteSecret",
-				"Secret %s was removed: the binding may no longer use its tenant", s.Name)
+			r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, "SecretDeleted", "WriteSecret",
+				"Deleted Secret %s: the binding may no longer use its tenant", s.Name)
 		} else {
 			r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "SecretReleased", "WriteSecret",
 				"Secret %s is no longer the binding's target (spec.secret.name is %s)", s.Name, b.Spec.Secret.Name)

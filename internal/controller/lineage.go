@@ -12,77 +12,23 @@ import (
 	"github.com/idptoken/idptoken-operator/internal/binding"
 )
 
-// identity is one lineage of tokens: (tenant, Auth0 user id, connection) for user bindings,
-// (tenant, enterprise connection) for connection bindings. Every binding of an identity shares
-// one refresh-state Secret, one refresh per token lifetime and the same access token.
-type identity struct {
-	tenant     TenantKey
-	userID     string // empty for a connection identity
-	connection string // spec.user.connection (empty: the primary identity) or spec.connection.id
-	// override fingerprints spec.refresh's tokenURL and client: a binding that refreshes
-	// elsewhere keeps a lineage of its own, so what its endpoint answers never reaches the
-	// Secrets of other bindings of the same user.
-	override string
-	// vault: the token comes from Auth0 Token Vault, a lineage apart from identities[]'s.
-	vault bool
+// identityOf is the lineage binding b's token belongs to (see binding.IdentityOf).
+func identityOf(tenant TenantKey, b *authv1alpha1.IdPTokenBinding) binding.Identity {
+	return binding.IdentityOf(tenant.String(), b)
 }
-
-func identityOf(tenant TenantKey, b *authv1alpha1.IdPTokenBinding) identity {
-	id := identity{tenant: tenant}
-	switch {
-	case b.Spec.User != nil:
-		id.userID, id.connection = b.Spec.User.ID, b.Spec.User.Connection
-		id.vault = b.Spec.User.Source == authv1alpha1.TokenSourceTokenVault
-	case b.Spec.Connection != nil:
-		id.connection = b.Spec.Connection.ID
-	}
-	if r := b.Spec.Refresh; r.TokenURL != "" || r.ClientCredentialsSecretRef != nil {
-		ref := ""
-		if r.ClientCredentialsSecretRef != nil {
-			ref = r.ClientCredentialsSecretRef.Name
-		}
-		id.override = fmt.Sprintf("%s\x00%s\x00%s", r.TokenURL, b.Namespace, ref)
-	}
-	return id
-}
-
-// key is the identity's canonical text; NUL cannot occur in any of its parts.
-func (id identity) key() string {
-	k := fmt.Sprintf("%s\x00user\x00%s\x00%s", id.tenant, id.userID, id.connection)
-	if id.userID == "" {
-		k = fmt.Sprintf("%s\x00connection\x00%s", id.tenant, id.connection)
-	}
-	if id.override != "" {
-		k += "\x00override\x00" + id.override
-	}
-	if id.vault {
-		k += "\x00tokenvault"
-	}
-	return k
-}
-
-// hash is the first 16 hex digits of the SHA-256 of the key: it names the state Secret and is
-// its auth.idptoken.dev/identity label.
-func (id identity) hash() string {
-	sum := sha256.Sum256([]byte(id.key()))
-	return hex.EncodeToString(sum[:8])
-}
-
-// stateName is the name of the identity's refresh-state Secret in the tenant's home namespace.
-func (id identity) stateName() string { return "idptoken-state-" + id.hash() }
 
 // sourceOf names the lineage a binding's token must come from; a token held for another source
 // (the spec now names another user, connection or tenant) is not the binding's.
 func sourceOf(b *authv1alpha1.IdPTokenBinding) string {
-	return identityOf(tenantKeyOf(b), b).hash()
+	return identityOf(tenantKeyOf(b), b).Hash()
 }
 
-// isStateOf tells whether a Secret is the operator's refresh state of that identity.
-func isStateOf(s *corev1.Secret, id identity) bool {
-	l := s.Labels
-	return l[authv1alpha1.LabelManagedBy] == authv1alpha1.ManagedByValue &&
-		l[authv1alpha1.LabelRole] == authv1alpha1.RoleRefreshState &&
-		l[authv1alpha1.LabelIdentity] == id.hash()
+// identityIndexValues are the identity-index entries of a binding: its lineage, and the name the
+// versions before length-prefixed identity keys gave it, so that the state collector keeps an
+// unmigrated state Secret for as long as a binding may still migrate it.
+func identityIndexValues(b *authv1alpha1.IdPTokenBinding) []string {
+	key := tenantKeyOf(b)
+	return []string{identityOf(key, b).Hash(), binding.SpecIdentityOf(key.String(), b).PreviousHash()}
 }
 
 // lineageLocks serialises the refreshes of one identity within the manager, so that two
@@ -100,8 +46,8 @@ type lineageLock struct {
 func newLineageLocks() *lineageLocks { return &lineageLocks{locks: map[string]*lineageLock{}} }
 
 // lock takes the identity's lock and returns its release.
-func (l *lineageLocks) lock(id identity) func() {
-	k := id.key()
+func (l *lineageLocks) lock(id binding.Identity) func() {
+	k := id.Key()
 	l.mu.Lock()
 	lk := l.locks[k]
 	if lk == nil {
@@ -154,11 +100,11 @@ func legacySourceOf(b *authv1alpha1.IdPTokenBinding) string {
 
 // parseLegacyState reads a per-binding state Secret as the identity's held token when it was
 // written for the binding's current source; its refresh token is the newest of the lineage.
-func parseLegacyState(s *corev1.Secret, b *authv1alpha1.IdPTokenBinding, id identity) *binding.Token {
+func parseLegacyState(s *corev1.Secret, b *authv1alpha1.IdPTokenBinding, id binding.Identity) *binding.Token {
 	h := binding.ParseState(s.Data)
 	if h == nil || h.Source != legacySourceOf(b) {
 		return nil
 	}
-	h.Source = id.hash()
+	h.Source = id.Hash()
 	return h
 }

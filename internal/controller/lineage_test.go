@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
@@ -71,7 +72,12 @@ var _ = Describe("Identity lineage", func() {
 
 	It("migrates a per-binding refresh state of an earlier version, newest refresh token first", func() {
 		uid := newUser("lineage", true)
-		b := userBinding(ns, "upgraded", "prod", uid, "lineage-sim")
+		By("an earlier version served the binding: it owns its per-binding state (the binding waits on a tenant that is not there yet)")
+		b := userBinding(ns, "upgraded", "prod-later", uid, "lineage-sim")
+		Expect(k8s.Create(suiteCtx, b)).To(Succeed())
+		waitReason(ns, "upgraded", "False/"+authv1alpha1.ReasonTenantNotFound)
+		b = getBinding(ns, "upgraded")
+		b.Spec.TenantRef.Name = "prod"
 
 		By("an earlier version refreshed once: Auth0's copy of the refresh token is now spent")
 		auth0RT := sim.CurrentRefreshToken(uid, "lineage-sim")
@@ -90,13 +96,15 @@ var _ = Describe("Identity lineage", func() {
 			ObjectMeta: metav1.ObjectMeta{Name: "upgraded.idptoken-state", Namespace: ns, Labels: map[string]string{
 				authv1alpha1.LabelManagedBy: authv1alpha1.ManagedByValue, authv1alpha1.LabelBinding: "upgraded",
 				authv1alpha1.LabelRole: authv1alpha1.RoleRefreshState,
-			}},
+			}, OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: authv1alpha1.GroupVersion.String(), Kind: "IdPTokenBinding", Name: b.Name, UID: b.UID, Controller: ptr.To(true),
+			}}},
 			Data: old.StateData(),
 		})).To(Succeed())
 		start := sim.Stats()
 
 		By("the new manager adopts it, then renews from it without a spent token")
-		Expect(k8s.Create(suiteCtx, b)).To(Succeed())
+		updateBinding(ns, "upgraded", func(b *authv1alpha1.IdPTokenBinding) { b.Spec.TenantRef.Name = "prod" })
 		waitReady(ns, "upgraded")
 		Eventually(func() error { _, err := getSecret(ns, "upgraded.idptoken-state"); return err }).
 			WithTimeout(10*time.Second).ShouldNot(Succeed(), "the per-binding state is removed")
@@ -106,8 +114,9 @@ var _ = Describe("Identity lineage", func() {
 		updateBinding(ns, "upgraded", func(b *authv1alpha1.IdPTokenBinding) {
 			metav1.SetMetaDataAnnotation(&b.ObjectMeta, authv1alpha1.AnnotationForceRefresh, "after-upgrade")
 		})
+		// Queued until 30 s after the earlier version's refresh (the renewal spacing).
 		Eventually(func() string { return getBinding(ns, "upgraded").Status.LastForceRefresh }).
-			WithTimeout(20 * time.Second).Should(Equal("after-upgrade"))
+			WithTimeout(50 * time.Second).Should(Equal("after-upgrade"))
 		waitReady(ns, "upgraded")
 		end := sim.Stats()
 		Expect(end.InvalidGrants - start.InvalidGrants).To(BeZero())

@@ -16,16 +16,18 @@ import (
 type subject struct {
 	userID     string // empty for a connection binding
 	connection string // spec.user.connection, or spec.connection.id
+	// refreshToken: spec.secret.includeRefreshToken, which a condition must allow.
+	refreshToken bool
 }
 
 func subjectOf(b *authv1alpha1.IdPTokenBinding) subject {
+	s := subject{refreshToken: b.Spec.Secret.IncludeRefreshToken}
 	if b.Spec.User != nil {
-		return subject{userID: b.Spec.User.ID, connection: b.Spec.User.Connection}
+		s.userID, s.connection = b.Spec.User.ID, b.Spec.User.Connection
+	} else if b.Spec.Connection != nil {
+		s.connection = b.Spec.Connection.ID
 	}
-	if b.Spec.Connection != nil {
-		return subject{connection: b.Spec.Connection.ID}
-	}
-	return subject{}
+	return s
 }
 
 func (s subject) String() string {
@@ -89,7 +91,7 @@ func namespaceMatches(c *authv1alpha1.ClusterTenantCondition, ns string, nsLabel
 		}
 	}
 	for _, expr := range c.NamespaceRegexes {
-		re, err := regexp.Compile(expr)
+		re, err := anchored(expr)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = fmt.Errorf("namespaceRegexes %q: %w", expr, err)
@@ -103,7 +105,19 @@ func namespaceMatches(c *authv1alpha1.ClusterTenantCondition, ns string, nsLabel
 	return false, firstErr
 }
 
+// anchored compiles a namespaceRegexes entry to match the whole namespace name: "team-a" must
+// not let "not-team-a" in.
+func anchored(expr string) (*regexp.Regexp, error) {
+	if _, err := regexp.Compile(expr); err != nil {
+		return nil, err
+	}
+	return regexp.Compile(`^(?:` + expr + `)$`)
+}
+
 func subjectMatches(c *authv1alpha1.ClusterTenantCondition, subj subject) (bool, string) {
+	if subj.refreshToken && c.IncludeRefreshToken != authv1alpha1.IncludeRefreshTokenAllowed {
+		return false, "spec.secret.includeRefreshToken needs a condition with includeRefreshToken: Allowed (the refresh token of a cluster tenant's identity is shared with other namespaces)"
+	}
 	if subj.userID == "" {
 		// Admin tokens of an enterprise connection: a condition that limits users does not grant them.
 		if len(c.Users) > 0 {

@@ -13,7 +13,7 @@ func TestPermitted(t *testing.T) {
 	type C = authv1alpha1.ClusterTenantCondition
 	teamA := C{Namespaces: []string{"team-a"}, Users: []string{"google-oauth2|*"}, Connections: []string{"google-oauth2"}}
 	bySelector := C{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"idptoken.dev/tenant": "prod"}}}
-	byRegex := C{NamespaceRegexes: []string{"^team-"}, Users: []string{"github|4711"}}
+	byRegex := C{NamespaceRegexes: []string{"team-.*"}, Users: []string{"github|4711"}}
 	admins := C{Namespaces: []string{"platform"}, Connections: []string{"con_AbC123"}}
 	tests := map[string]struct {
 		conds    []C
@@ -23,6 +23,25 @@ func TestPermitted(t *testing.T) {
 		want     bool
 		contains string // in the refusal message
 	}{
+		"a regex matches the whole namespace name, not a part of it": {
+			conds: []C{{NamespaceRegexes: []string{"team-a"}}}, ns: "not-team-a", subj: subject{userID: "google-oauth2|1"},
+			contains: "no condition matches the namespace",
+		},
+		"an anchored regex matches its namespace": {
+			conds: []C{{NamespaceRegexes: []string{"team-a"}}}, ns: "team-a", subj: subject{userID: "google-oauth2|1"}, want: true,
+		},
+		"an alternation is anchored as a whole": {
+			conds: []C{{NamespaceRegexes: []string{"team-a|team-b"}}}, ns: "team-bx", subj: subject{userID: "google-oauth2|1"},
+			contains: "no condition matches the namespace",
+		},
+		"includeRefreshToken needs a condition that allows it": {
+			conds: []C{teamA}, ns: "team-a", subj: subject{userID: "google-oauth2|1", connection: "google-oauth2", refreshToken: true},
+			contains: "includeRefreshToken: Allowed",
+		},
+		"includeRefreshToken on a condition that allows it": {
+			conds: []C{{Namespaces: []string{"team-a"}, IncludeRefreshToken: authv1alpha1.IncludeRefreshTokenAllowed}}, ns: "team-a",
+			subj: subject{userID: "google-oauth2|1", connection: "google-oauth2", refreshToken: true}, want: true,
+		},
 		"no conditions: nobody": {
 			conds: nil, ns: "team-a", subj: subject{userID: "google-oauth2|1", connection: "google-oauth2"},
 			contains: "has no conditions",

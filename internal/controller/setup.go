@@ -5,7 +5,10 @@ package controller
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -108,6 +111,10 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 	r.status = newStatusWrites(r.Clock)
 	r.states = newOwnStates()
 	r.lineage = newLineageLocks()
+	r.shares = newTenantShares(workers)
+	if r.Holder == "" {
+		r.Holder = newHolder()
+	}
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(context.Background(), &authv1alpha1.IdPTokenBinding{}, tenantIndex,
 		func(o client.Object) []string {
@@ -116,7 +123,7 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		return fmt.Errorf("indexing bindings by tenant: %w", err)
 	}
 	if err := indexer.IndexField(context.Background(), &authv1alpha1.IdPTokenBinding{}, identityIndex,
-		func(o client.Object) []string { return []string{sourceOf(o.(*authv1alpha1.IdPTokenBinding))} }); err != nil {
+		func(o client.Object) []string { return identityIndexValues(o.(*authv1alpha1.IdPTokenBinding)) }); err != nil {
 		return fmt.Errorf("indexing bindings by identity: %w", err)
 	}
 	// A binding's Secrets are found through an index: a label selector would test every
@@ -208,4 +215,13 @@ func (r *BindingReconciler) bindingsMatching(ctx context.Context, opts ...client
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 	}
 	return reqs
+}
+
+// newHolder names this manager process in refresh claims: its host name (the pod's name) and a
+// random suffix, so that two processes never share a name.
+func newHolder() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return cmp.Or(host, "manager") + "-" + hex.EncodeToString(b[:])
 }

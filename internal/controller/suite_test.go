@@ -91,6 +91,8 @@ var _ = BeforeSuite(func() {
 		{Name: "github", ClientID: "gh-client", ClientSecret: "sim_cs_gh", Rotation: auth0sim.RotationStrict, AccessTokenLifetime: idpLifetime},
 		// Strict rotation, used only by the lineage specs, so that their refresh counts are their own.
 		{Name: "lineage", ClientID: "lineage-client", ClientSecret: "sim_cs_lineage", Rotation: auth0sim.RotationStrict, AccessTokenLifetime: idpLifetime},
+		// Strict rotation, used only by the trust specs.
+		{Name: "trust", ClientID: "trust-client", ClientSecret: "sim_cs_trust", Rotation: auth0sim.RotationStrict, AccessTokenLifetime: idpLifetime},
 		// Shorter than the 30 s minimum between renewals.
 		{Name: "brief", ClientID: "brief-client", ClientSecret: "sim_cs_brief", Rotation: auth0sim.RotationNone, AccessTokenLifetime: 12 * time.Second},
 	} {
@@ -238,7 +240,7 @@ func getBinding(ns, name string) *authv1alpha1.IdPTokenBinding {
 
 // stateNameOf is the name of the refresh-state Secret of a binding's identity.
 func stateNameOf(b *authv1alpha1.IdPTokenBinding) string {
-	return identityOf(tenantKeyOf(b), b).stateName()
+	return identityOf(tenantKeyOf(b), b).StateName()
 }
 
 func getSecret(ns, name string) (*corev1.Secret, error) {

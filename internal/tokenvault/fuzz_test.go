@@ -118,7 +118,7 @@ func TestParseExchangeResponse(t *testing.T) {
 // base64) of safetext.MinTokenRun or more characters, which an error must never carry.
 func hasTokenRun(s string) bool {
 	for _, run := range strings.FieldsFunc(s, func(r rune) bool {
-		return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || strings.ContainsRune("-_.+/=", r))
+		return (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (r < '0' || r > '9') && !strings.ContainsRune("-_.+/=", r)
 	}) {
 		if len(run) >= safetext.MinTokenRun {
 			return true

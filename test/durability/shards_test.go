@@ -65,7 +65,7 @@ var _ = Describe("Two managers of disjoint shards serving one identity", Serial,
 			shardB.Stop(30 * time.Second)
 		})
 
-		const idp = "shards"
+		const idp = shardsIdP
 		conn := addIdP(idp, lifetime, shardsReplyDelay)
 		uid := addUser("shards-1", idp, conn)
 		ns := newNamespace("shards-")
@@ -73,7 +73,7 @@ var _ = Describe("Two managers of disjoint shards serving one identity", Serial,
 		ctx, stop := context.WithCancel(suiteCtx)
 		DeferCleanup(stop)
 		grants := watchGrants(ctx, idp)
-		base := shardsSnapshot(idp, grants) // before the first binding: every grant of the identity counts
+		base := shardsSnapshot(grants) // before the first binding: every grant of the identity counts
 
 		var all []bindingRef
 		for _, shard := range []string{"a", "b"} {
@@ -88,9 +88,9 @@ var _ = Describe("Two managers of disjoint shards serving one identity", Serial,
 		Expect(mgr.Exited()).NotTo(HaveOccurred(), "shard a's manager")
 
 		By("phase 1: two lifetimes of renewals alone; both shards' bindings wake at the lineage's renew_at")
-		p1 := shardsSnapshot(idp, grants)
+		p1 := shardsSnapshot(grants)
 		lapses1 := watchTokens(all, time.Now().Add(2*lifetime))
-		p2 := shardsSnapshot(idp, grants)
+		p2 := shardsSnapshot(grants)
 
 		By(fmt.Sprintf("phase 2: %d rounds of a force-refresh on all %d bindings of both shards at the same instant, %v apart", shardsForceRounds, len(all), shardsForceSpacing))
 		notActed := 0
@@ -100,7 +100,7 @@ var _ = Describe("Two managers of disjoint shards serving one identity", Serial,
 			forceAtOnce(all, value)
 			pending := waitForceActed(all, value, shardsForceWait)
 			notActed += len(pending)
-			sofar := shardsSnapshot(idp, grants).minus(base)
+			sofar := shardsSnapshot(grants).minus(base)
 			GinkgoWriter.Printf("force round %d: acted on by %d of %d bindings after %v (pending: %v); so far refreshes %d, invalid_grant %d, reuse %d, overlapping %d\n",
 				r, len(all)-len(pending), len(all), time.Since(roundStart).Round(time.Millisecond), pending,
 				sofar.refreshes, sofar.invalidGrants, sofar.reuse(), sofar.grants.overlapping)
@@ -108,7 +108,7 @@ var _ = Describe("Two managers of disjoint shards serving one identity", Serial,
 				time.Sleep(time.Until(roundStart.Add(shardsForceSpacing)))
 			}
 		}
-		p3 := shardsSnapshot(idp, grants)
+		p3 := shardsSnapshot(grants)
 
 		By("the end: every binding served, the lineage whole, no grant in flight")
 		servedErr := InterceptGomegaFailure(func() {
@@ -123,11 +123,11 @@ var _ = Describe("Two managers of disjoint shards serving one identity", Serial,
 		// in the request log, written after the reply).
 		settled := InterceptGomegaFailure(func() {
 			Eventually(func() int {
-				d := shardsSnapshot(idp, grants).minus(base)
+				d := shardsSnapshot(grants).minus(base)
 				return d.reuse() - d.idpRefused
 			}).WithTimeout(20 * time.Second).WithPolling(100 * time.Millisecond).Should(BeZero())
 		}) == nil
-		end := shardsSnapshot(idp, grants)
+		end := shardsSnapshot(grants)
 
 		total, phase1, phase2 := end.minus(base), p2.minus(p1), p3.minus(p2)
 		bound1 := int(phase1.at/(30*time.Second)) + 1
@@ -311,7 +311,11 @@ type shardsCounters struct {
 	grants        grantCounts
 }
 
-func shardsSnapshot(idp string, grants *grantTally) shardsCounters {
+// shardsIdP is the simulated IdP of the shards spec, its own so that its counts are the spec's.
+const shardsIdP = "shards"
+
+func shardsSnapshot(grants *grantTally) shardsCounters {
+	const idp = shardsIdP
 	st := sim.Stats()
 	return shardsCounters{
 		at:            time.Duration(time.Now().UnixNano()),

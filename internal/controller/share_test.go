@@ -1,0 +1,42 @@
+package controller
+
+import (
+	"testing"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+)
+
+func TestOneTenantHoldsAtMostAQuarterOfTheWorkers(t *testing.T) {
+	s := newTenantShares(16)
+	a := TenantKey{Kind: authv1alpha1.TenantKindCluster, NamespacedName: types.NamespacedName{Name: "a"}}
+	b := TenantKey{Kind: authv1alpha1.TenantKindCluster, NamespacedName: types.NamespacedName{Name: "b"}}
+	var releases []func()
+	for i := range 4 {
+		release, ok := s.try(a)
+		if !ok {
+			t.Fatalf("place %d of 4 refused", i+1)
+		}
+		releases = append(releases, release)
+	}
+	if _, ok := s.try(a); ok {
+		t.Fatal("a fifth place of 16 workers given to one tenant")
+	}
+	if release, ok := s.try(b); !ok {
+		t.Fatal("another tenant was starved")
+	} else {
+		release()
+	}
+	releases[0]()
+	releases[0]() // a second release gives back nothing more
+	if _, ok := s.try(a); !ok {
+		t.Fatal("a released place was not given back")
+	}
+	if _, ok := s.try(a); ok {
+		t.Fatal("a double release gave back two places")
+	}
+	if _, ok := newTenantShares(2).try(a); !ok {
+		t.Fatal("with fewer than 4 workers a tenant still gets one")
+	}
+}
