@@ -305,9 +305,11 @@ func TestAForceRefreshWithinTheSpacingIsQueued(t *testing.T) {
 	if st, _ := Report(f, Start(f)); st.LastForceRefresh != "again" {
 		t.Errorf("a served force-refresh value is recorded as acted on; LastForceRefresh = %q", st.LastForceRefresh)
 	}
-	f.ForceSeenAt = now.Add(-5 * time.Second)
-	if ForceSatisfied(f) {
-		t.Error("a refresh before the force was seen does not serve it")
+	for _, seen := range []time.Duration{-5 * time.Second, -10 * time.Second} {
+		f.ForceSeenAt = now.Add(seen)
+		if ForceSatisfied(f) {
+			t.Errorf("a refresh 10 s ago does not serve a force seen %s ago (the same second counts as before)", -seen)
+		}
 	}
 	f.ForceSeenAt = time.Time{}
 	// A binding without a usable refresh token re-reads Auth0 at once: nothing to hold.

@@ -108,7 +108,8 @@ func ForceWaiting(f *Facts) bool {
 // the binding's new force-refresh value: that refresh serves it, so that a force waiting out the
 // spacing is never starved by the renewals of the identity's other bindings.
 func ForceSatisfied(f *Facts) bool {
-	return f.Held != nil && !f.ForceSeenAt.IsZero() && !f.Held.LastRefresh.Before(f.ForceSeenAt) && ForceRefreshPending(f.Binding)
+	// Both are whole seconds: a refresh in the second the value was seen may have come before it.
+	return f.Held != nil && !f.ForceSeenAt.IsZero() && f.Held.LastRefresh.After(f.ForceSeenAt) && ForceRefreshPending(f.Binding)
 }
 
 // ForceRefreshPending tells whether the force-refresh annotation has a value not yet acted on.

@@ -86,7 +86,7 @@ var _ = Describe("Refresh", func() {
 
 		By("revoking the refresh token the operator holds, as a user or admin would at the IdP")
 		Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			state, err := getSecret(ns, stateNameOf(b))
+			state, err := getSecret(ns, stateNameOf(getBinding(ns, "dead")))
 			if err != nil {
 				return err
 			}
@@ -121,7 +121,7 @@ var _ = Describe("Refresh", func() {
 		Expect(err).NotTo(HaveOccurred())
 		_, ok := sim.AccessTokenValid(string(s.Data["access_token"]))
 		Expect(ok).To(BeTrue())
-		state, err := getSecret(ns, stateNameOf(b))
+		state, err := getSecret(ns, stateNameOf(getBinding(ns, "dead")))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(string(state.Data["refresh_token"])).NotTo(Equal("sim_rt_revoked"))
 	})
