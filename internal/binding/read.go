@@ -5,7 +5,6 @@ import (
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 	"github.com/idptoken/idptoken-operator/internal/expiry"
-	"github.com/idptoken/idptoken-operator/internal/idp"
 )
 
 // Reschedule recomputes the renewal time of the held token when the binding's spec changed (a
@@ -36,7 +35,7 @@ func Renewed(f *Facts, held *Token, r Renewal) *Token {
 	if r.RefreshToken != "" {
 		next.RefreshToken = r.RefreshToken
 	}
-	jwtExp, jwtIat, _ := idp.JWTExpiry(r.AccessToken)
+	jwtExp, jwtIat, _ := expiry.JWTExpiry(r.AccessToken)
 	next.Expiry = expiry.Determine(expiry.Evidence{IdPExpiresIn: r.ExpiresIn, ObtainedAt: f.Now, JWTExpiry: jwtExp, JWTIssuedAt: jwtIat})
 	next.ObtainedAt, next.LastRefresh = f.Now, f.Now
 	next.RenewAt = f.RenewAt(&next, f.Now)

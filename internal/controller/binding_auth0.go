@@ -71,7 +71,7 @@ func (r *BindingReconciler) fetch(ctx context.Context, in *bindingInput, notBefo
 		}
 	}
 	tok.Auth0RefreshHash = binding.HashToken(tok.RefreshToken)
-	ev.JWTExpiry, ev.JWTIssuedAt, _ = idp.JWTExpiry(tok.AccessToken)
+	ev.JWTExpiry, ev.JWTIssuedAt, _ = expiry.JWTExpiry(tok.AccessToken)
 	tok.Expiry = expiry.Determine(ev)
 	tok.ObtainedAt = in.Now
 	return tok, nil

@@ -1,4 +1,4 @@
-package idp
+package expiry
 
 import (
 	"encoding/base64"
@@ -120,4 +120,10 @@ func checkClaimTimes(t *testing.T, exp, iat time.Time, ok bool) {
 	if !iat.IsZero() && (!iat.After(epoch) || iat.Unix() > maxNumericDate) {
 		t.Fatalf("iat %v out of range", iat)
 	}
+}
+
+// jwt builds an unsigned compact JWS with the given payload.
+func jwt(payload string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc([]byte(payload)) + ".c2lnbmF0dXJl"
 }

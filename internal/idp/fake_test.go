@@ -1,7 +1,6 @@
 package idp
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -200,12 +199,6 @@ func assertNoSecrets(t *testing.T, s string) {
 	if strings.Contains(s, "SECRET") {
 		t.Errorf("%q leaks a secret", s)
 	}
-}
-
-// jwt builds an unsigned compact JWS with the given payload.
-func jwt(payload string) string {
-	enc := base64.RawURLEncoding.EncodeToString
-	return enc([]byte(`{"alg":"RS256","typ":"JWT"}`)) + "." + enc([]byte(payload)) + ".c2lnbmF0dXJl"
 }
 
 var fakeNow = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
