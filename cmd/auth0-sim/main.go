@@ -26,7 +26,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/idptoken/idptoken-operator/internal/demo"
+	"github.com/idptoken/idptoken-operator/test/demo"
 )
 
 func main() {

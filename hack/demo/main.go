@@ -24,7 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/idptoken/idptoken-operator/internal/demo"
+	"github.com/idptoken/idptoken-operator/test/demo"
 )
 
 func main() {

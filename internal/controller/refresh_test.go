@@ -10,7 +10,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 var _ = Describe("Refresh", func() {

@@ -8,7 +8,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 // secretPattern matches every token the simulator mints and every client secret the suite uses.

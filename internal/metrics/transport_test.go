@@ -13,8 +13,8 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/idptoken/idptoken-operator/internal/auth0"
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
 	"github.com/idptoken/idptoken-operator/internal/metrics"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 const (

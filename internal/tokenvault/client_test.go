@@ -15,7 +15,7 @@ import (
 
 	testingclock "k8s.io/utils/clock/testing"
 
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 func asConfigError(err error, target **ConfigError) bool { return errors.As(err, target) }

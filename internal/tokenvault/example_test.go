@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
 	"github.com/idptoken/idptoken-operator/internal/tokenvault"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 // Exchange a user's vaulted Google token at a simulated tenant.

@@ -1,5 +1,5 @@
 // Package bench_test holds the benchmarks that show the DESIGN's performance targets: a real
-// kube-apiserver and etcd (envtest), the simulated Auth0 tenant (internal/auth0sim) with its
+// kube-apiserver and etcd (envtest), the simulated Auth0 tenant (test/auth0sim) with its
 // server-side rate limit, and the manager wired as cmd/main.go wires it, in this process.
 //
 // Run them with:
@@ -45,8 +45,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
 	"github.com/idptoken/idptoken-operator/internal/controller"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 // The simulated tenant's M2M application and the Auth0Tenant that uses it.

@@ -11,8 +11,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
 	"github.com/idptoken/idptoken-operator/internal/controller"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 // BenchmarkInitialSync: 1000 bindings over 100 users on a free-tier tenant (2 req/s, enforced

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
-	"github.com/idptoken/idptoken-operator/internal/demo"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/demo"
 )
 
 // runFor is how long the demo runs headless: with 45 s tokens it sees two refreshes per

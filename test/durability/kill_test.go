@@ -15,8 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
 	"github.com/idptoken/idptoken-operator/internal/expiry"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 // The phases of a refresh at which a round kills the manager.

@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 var _ = Describe("An Auth0 outage longer than a token lifetime across a manager restart", func() {

@@ -1,6 +1,6 @@
 // Package durability tests the operator from outside, as a user's cluster sees it: the real
 // manager binary runs as its own process against envtest's kube-apiserver and etcd, with the
-// simulated Auth0 and IdPs of internal/auth0sim in the test process, and is killed with SIGKILL
+// simulated Auth0 and IdPs of test/auth0sim in the test process, and is killed with SIGKILL
 // and started again the way a node failure or an eviction would.
 package durability
 
@@ -30,8 +30,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
 	"github.com/idptoken/idptoken-operator/internal/controller"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 	"github.com/idptoken/idptoken-operator/test/internal/procmgr"
 )
 

@@ -21,8 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
 	"github.com/idptoken/idptoken-operator/internal/controller"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 	"github.com/idptoken/idptoken-operator/test/internal/procmgr"
 )
 

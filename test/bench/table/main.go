@@ -2,7 +2,7 @@
 // manager binary from outside, as a cluster would see it, and prints one table.
 //
 // For each workload it starts a fresh kube-apiserver and etcd (envtest; the API server keeps
-// an audit log of the manager's requests), the simulated Auth0 tenant (internal/auth0sim, in
+// an audit log of the manager's requests), the simulated Auth0 tenant (test/auth0sim, in
 // this process: a token bucket with Auth0's headers and 429s) and bin/manager as a child
 // process with its own kubeconfig. It creates the tenant and the bindings and follows them
 // with a watch until all are Ready, then reads:
@@ -52,7 +52,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 // workload is one row of the table.

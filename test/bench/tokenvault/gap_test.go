@@ -46,8 +46,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
 	"github.com/idptoken/idptoken-operator/internal/controller"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 const (

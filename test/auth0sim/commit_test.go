@@ -27,7 +27,7 @@ import (
 
 	testingclock "k8s.io/utils/clock/testing"
 
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 // hangGuard bounds each wait of these tests, so that a broken server fails them instead of

@@ -26,7 +26,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 func refreshForm(rt string) url.Values {

@@ -32,7 +32,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	testingclock "k8s.io/utils/clock/testing"
 
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 // Two RSA keys shared by the tests: generating them is the slow part.

@@ -23,7 +23,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 // A tenant with one Google-like IdP and one user; an M2M client reads the

@@ -1,6 +1,6 @@
 // Package demo runs the idptoken-operator end to end on one machine: a local control plane
 // (kube-apiserver and etcd through envtest), a simulated Auth0 tenant with its identity
-// providers (internal/auth0sim), the manager binary, and the objects of config/samples/demo.
+// providers (test/auth0sim), the manager binary, and the objects of config/samples/demo.
 // It is the engine of `make demo` (hack/demo) and of the simulator command (cmd/auth0-sim).
 package demo
 
@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 // Fixture names. config/samples/demo refers to these users and connections by name, so they

@@ -27,7 +27,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 func TestFaults(t *testing.T) {

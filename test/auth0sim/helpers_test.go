@@ -33,7 +33,7 @@ import (
 
 	testingclock "k8s.io/utils/clock/testing"
 
-	"github.com/idptoken/idptoken-operator/internal/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 // t0 is deliberately not on a second boundary.
