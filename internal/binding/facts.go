@@ -129,8 +129,7 @@ func Precheck(f *Facts) *Failure {
 		return Terminal(authv1alpha1.ReasonSecretConflict, time.Minute,
 			"Secret %q carries this binding's labels but not its UID (a Secret retained by an earlier version, or made by someone else), so it is not the binding's; delete it so that the operator writes it again, or choose another spec.secret.name", f.Conflict)
 	case f.Conflict != "":
-		return Terminal(authv1alpha1.ReasonSecretConflict, time.Minute,
-			"Secret %q exists and is not managed by this binding; delete it or choose another spec.secret.name", f.Conflict)
+		return TargetConflict(f.Conflict)
 	}
 	spec := b.Spec.Refresh
 	if spec.TokenURL == "" && spec.ClientCredentialsSecretRef == nil {

@@ -295,3 +295,106 @@ func (p *Pass) RecordClaim(r ClaimResult, fail *Failure) {
 		p.Busy, p.Failure = true, fail
 	}
 }
+
+// The recorders below are the one place where a step's outcome changes the pass: the controller
+// performs a step and hands over what it observed; the test driver and FuzzPlanner hand over
+// scripted outcomes to the same functions.
+
+// RefreshResult is what a refresh at the IdP came to (StepRefresh).
+type RefreshResult struct {
+	// Failure: no refresh was sent (no usable endpoint or client, the tenant not ready).
+	Failure *Failure
+	// InvalidGrant: the IdP refused the refresh token; Err says how.
+	InvalidGrant bool
+	// Err is any other error's text (scrubbed), when the refresh failed.
+	Err string
+	// Renewal is the IdP's answer when the refresh succeeded.
+	Renewal Renewal
+	// Endpoint, when not empty, is kept with the state: the connection's own endpoint (never a
+	// spec.refresh override).
+	Endpoint Endpoint
+}
+
+// RecordRefresh records a refresh at the IdP.
+func (p *Pass) RecordRefresh(f *Facts, r RefreshResult) {
+	p.Refreshes++
+	p.NeedRefresh = false
+	held, kept := p.Held, p.Kept
+	p.Kept = nil
+	switch {
+	case r.Failure != nil:
+		p.Failure = r.Failure
+	case r.InvalidGrant:
+		p.Held, p.InvalidGrant = Refused(held), true
+		p.Failure = RefreshRejected(r.Err)
+	case r.Err != "":
+		if kept != nil {
+			p.Held = kept // Auth0's expired copy is no better than the token held before the read
+		}
+		p.Failure = RefreshError(r.Err)
+	default:
+		next := Renewed(f, held, r.Renewal)
+		if r.Endpoint.TokenURL != "" {
+			next.Endpoint = r.Endpoint
+		}
+		p.Held, p.Refreshed, p.InvalidGrant, p.Failure = next, true, false, nil
+	}
+}
+
+// RecordRead records a read of Auth0 (StepReadAuth0): the token read, or why there is none. It
+// returns AfterRead's verdict.
+func (p *Pass) RecordRead(f *Facts, read *Token, fail *Failure) Verdict {
+	p.ReadAuth0 = true
+	if fail != nil {
+		p.Failure = fail
+		return VerdictNothingNewer
+	}
+	next, verdict, failure := AfterRead(f, p.Held, read)
+	if verdict == VerdictRefresh {
+		p.Kept = p.Held
+	}
+	p.Held, p.NeedRefresh, p.Failure = next, verdict == VerdictRefresh, failure
+	return verdict
+}
+
+// RecordEndpoint keeps the connection's endpoint with the token held, so that a manager
+// restarted during an Auth0 outage can make the lineage's first refresh too.
+func (p *Pass) RecordEndpoint(ep Endpoint) {
+	if p.Held != nil && ep.TokenURL != "" {
+		held := *p.Held
+		held.Endpoint = ep
+		p.Held = &held
+	}
+}
+
+// RecordPersist records the write of the identity's state (StepPersist): held is the lineage's
+// token after it (a newer one another writer persisted wins), or fail says why nothing of the
+// lineage is written.
+func (p *Pass) RecordPersist(held *Token, fail *Failure) {
+	p.Persisted = true
+	if fail != nil {
+		p.Held, p.Failure = nil, fail
+		return
+	}
+	p.Held = held
+}
+
+// RecordTargetWrite records the write of the binding's Secret (StepWriteTarget).
+func (p *Pass) RecordTargetWrite(fail *Failure) {
+	p.TargetAttempted = true
+	if fail != nil {
+		p.Failure = fail
+		return
+	}
+	p.TargetWritten = true
+}
+
+// RecordTargetsDropped records StepDropAllTargets or StepDropOldTargets.
+func (p *Pass) RecordTargetsDropped() { p.TargetsDropped = true }
+
+// RecordLegacyDropped records StepDropLegacy.
+func (p *Pass) RecordLegacyDropped() { p.LegacyDropped = true }
+
+// RecordTenantBusy records that the tenant's share of the workers was taken: the pass ends and
+// looks again after BusyRetry.
+func (p *Pass) RecordTenantBusy() { p.Busy = true }

@@ -92,7 +92,7 @@ func drive(t testing.TB, f *Facts, o outcomes) ([]string, *Pass) {
 		unlocked = unlocked || !step.Lineage()
 		switch step {
 		case StepDropAllTargets, StepDropOldTargets:
-			p.TargetsDropped = true
+			p.RecordTargetsDropped()
 		case StepReread:
 			f.Fresh = true
 			p = Start(f)
@@ -107,30 +107,21 @@ func drive(t testing.TB, f *Facts, o outcomes) ([]string, *Pass) {
 			if p.Refreshes < len(o.refresh) {
 				result = o.refresh[p.Refreshes]
 			}
-			p.Refreshes++
-			p.NeedRefresh = false
 			switch result {
 			case "ok":
-				p.Held = Renewed(f, p.Held, Renewal{AccessToken: "at-new", RefreshToken: "rt-new", ExpiresIn: o.lifetimeOr()})
-				p.Refreshed, p.InvalidGrant, p.Failure = true, false, nil
+				p.RecordRefresh(f, RefreshResult{Renewal: Renewal{AccessToken: "at-new", RefreshToken: "rt-new", ExpiresIn: o.lifetimeOr()}})
 			case "invalid_grant":
-				p.Held, p.InvalidGrant = Refused(p.Held), true
-				p.Failure = Transient(authv1alpha1.ReasonRefreshFailed, "invalid_grant")
+				p.RecordRefresh(f, RefreshResult{InvalidGrant: true, Err: "invalid_grant"})
 			default:
-				if p.Kept != nil {
-					p.Held = p.Kept
-				}
-				p.Failure = Transient(authv1alpha1.ReasonRefreshFailed, "500")
+				p.RecordRefresh(f, RefreshResult{Err: "500"})
 			}
-			p.Kept = nil
 		case StepReadAuth0:
-			p.ReadAuth0 = true
 			read := &Token{AccessToken: "at-auth0", RefreshToken: "rt-auth0", Auth0RefreshHash: HashToken("rt-auth0"), Source: f.Source,
 				Identity: authv1alpha1.IdentityStatus{Provider: "google-oauth2", Connection: "google-oauth2", UserID: "1"}}
 			read.Expiry.ExpiresAt = f.Now.Add(o.lifetimeOr())
 			switch o.read {
 			case "error":
-				p.Failure = Transient(authv1alpha1.ReasonManagementAPIError, "503")
+				p.RecordRead(f, nil, Transient(authv1alpha1.ReasonManagementAPIError, "503"))
 				continue
 			case "expired-with-refresh-token":
 				read.Expiry.ExpiresAt = f.Now.Add(-time.Minute)
@@ -140,21 +131,16 @@ func drive(t testing.TB, f *Facts, o outcomes) ([]string, *Pass) {
 					read = &copied
 				}
 			}
-			next, verdict, fail := AfterRead(f, p.Held, read)
-			if verdict == VerdictRefresh {
-				p.Kept = p.Held
-			}
-			p.Held, p.NeedRefresh, p.Failure = next, verdict == VerdictRefresh, fail
+			p.RecordRead(f, read, nil)
 		case StepPersist:
-			p.Persisted = true
+			p.RecordPersist(p.Held, nil)
 		case StepDropLegacy:
-			p.LegacyDropped = true
+			p.RecordLegacyDropped()
 		case StepWriteTarget:
-			p.TargetAttempted = true
 			if o.target == "refused" {
-				p.Failure = Terminal(authv1alpha1.ReasonSecretWriteFailed, 5*time.Minute, "refused")
+				p.RecordTargetWrite(Terminal(authv1alpha1.ReasonSecretWriteFailed, 5*time.Minute, "refused"))
 			} else {
-				p.TargetWritten = true
+				p.RecordTargetWrite(nil)
 			}
 		}
 	}

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -43,8 +42,7 @@ func (r *BindingReconciler) fetch(ctx context.Context, in *bindingInput, notBefo
 			if f := r.tokenVaultEnabled(ctx, in, id.Connection); f != nil {
 				return nil, f
 			}
-			return nil, binding.Terminal(authv1alpha1.ReasonNoAccessToken, binding.FallbackInterval(b),
-				"Auth0 holds no access token for user %q's %s identity; the user must log in through that connection (and the M2M app needs read:user_idp_tokens)", user.UserID, id.Connection)
+			return nil, binding.NoUserAccessToken(b, user.UserID, id.Connection)
 		}
 		tok.AccessToken, tok.AccessTokenSecret, tok.RefreshToken = id.AccessToken, id.AccessTokenSecret, id.RefreshToken
 		tok.Identity = authv1alpha1.IdentityStatus{Provider: id.Provider, Connection: id.Connection, UserID: id.UserID}
@@ -58,8 +56,7 @@ func (r *BindingReconciler) fetch(ctx context.Context, in *bindingInput, notBefo
 			return nil, r.managementFailure(in, err, authv1alpha1.ReasonConnectionNotFound, "reading connection %q", b.Spec.Connection.ID)
 		}
 		if conn.Options.AdminAccessToken == "" {
-			return nil, binding.Terminal(authv1alpha1.ReasonNoAccessToken, binding.FallbackInterval(b),
-				"Connection %q holds no admin access token; complete its admin consent flow (and the M2M app needs read:connections_options)", conn.Name)
+			return nil, binding.NoAdminAccessToken(b, conn.Name)
 		}
 		tok.AccessToken, tok.RefreshToken = conn.Options.AdminAccessToken, conn.Options.AdminRefreshToken
 		tok.Identity = authv1alpha1.IdentityStatus{Provider: conn.Strategy, Connection: conn.Name}
@@ -93,33 +90,35 @@ func selectIdentity(u *auth0.User, connection string) (*auth0.Identity, *binding
 	if connection == "" && len(u.Identities) > 0 {
 		return &u.Identities[0], nil
 	}
-	return nil, binding.Terminal(authv1alpha1.ReasonIdentityNotFound, 0,
-		"User %q has no identity linked through connection %q (linked: %s)", u.UserID, connection, strings.Join(names, ", "))
+	return nil, binding.IdentityNotLinked(u.UserID, connection, names)
 }
 
-// managementFailure turns a Management API error into a failure: 404 is terminal with the
-// given reason, 401/403 are a tenant problem, 429 and 5xx back off.
+// managementFailure is the failure of a Management API request (binding.ManagementFailure).
 func (r *BindingReconciler) managementFailure(in *bindingInput, err error, notFound, format string, args ...any) *binding.Failure {
-	what := fmt.Sprintf(format, args...)
+	return binding.ManagementFailure(in.Tenant, outsideError(err), notFound, fmt.Sprintf(format, args...))
+}
+
+// outsideError classifies an Auth0 client error for binding.ManagementFailure.
+func outsideError(err error) binding.OutsideError {
+	e := binding.OutsideError{Text: err.Error()}
 	switch {
 	case auth0.IsNotFound(err):
-		return binding.Terminal(notFound, 0, "Auth0 says %s failed: %v", what, err)
+		e.Kind = binding.ErrorNotFound
 	case auth0.IsUnauthorized(err) || auth0.IsForbidden(err):
-		return binding.Transient(authv1alpha1.ReasonTenantNotReady, "%s %s was refused %s: %v", in.tenantKey.Kind, in.tenantKey.Name, what, err)
+		e.Kind = binding.ErrorRefused
 	}
-	f := binding.Transient(authv1alpha1.ReasonManagementAPIError, "The Auth0 Management API failed %s: %v", what, err)
 	if d, ok := auth0.IsRateLimited(err); ok {
-		f.NotBefore = d
+		e.RetryAfter = d
 	}
-	return f
+	return e
 }
 
 func (r *BindingReconciler) tenantNotReady(in *bindingInput) *binding.Failure {
-	msg := "it has not authenticated yet"
+	msg := ""
 	if in.tenant != nil {
-		if c := meta.FindStatusCondition(in.tenant.TenantStatus().Conditions, authv1alpha1.ConditionReady); c != nil && c.Message != "" {
+		if c := meta.FindStatusCondition(in.tenant.TenantStatus().Conditions, authv1alpha1.ConditionReady); c != nil {
 			msg = c.Message
 		}
 	}
-	return binding.Transient(authv1alpha1.ReasonTenantNotReady, "%s %s is not ready: %s", in.tenantKey.Kind, in.tenantKey.Name, msg)
+	return binding.TenantNotReady(in.Tenant, msg)
 }

@@ -149,7 +149,7 @@ func (r *BindingReconciler) run(ctx context.Context, in *bindingInput) (*binding
 			if in.releaseShare == nil && r.shares != nil {
 				release, ok := r.shares.try(in.tenantKey)
 				if !ok {
-					p.Busy = true
+					p.RecordTenantBusy()
 					return p, append(steps, "tenant-busy"), nil
 				}
 				in.releaseShare = release
@@ -157,9 +157,10 @@ func (r *BindingReconciler) run(ctx context.Context, in *bindingInput) (*binding
 		}
 		var err error
 		switch step {
-		case binding.StepDropAllTargets:
-			err = r.dropTargets(ctx, in, true)
-			p.TargetsDropped = err == nil
+		case binding.StepDropAllTargets, binding.StepDropOldTargets:
+			if err = r.dropTargets(ctx, in, step == binding.StepDropAllTargets); err == nil {
+				p.RecordTargetsDropped()
+			}
 		case binding.StepReread:
 			p, err = r.reread(ctx, in)
 		case binding.StepClaim:
@@ -171,11 +172,9 @@ func (r *BindingReconciler) run(ctx context.Context, in *bindingInput) (*binding
 		case binding.StepPersist:
 			err = r.persist(ctx, in, p)
 		case binding.StepDropLegacy:
-			err = r.dropLegacyState(ctx, in)
-			p.LegacyDropped = true
-		case binding.StepDropOldTargets:
-			err = r.dropTargets(ctx, in, false)
-			p.TargetsDropped = err == nil
+			if err = r.dropLegacyState(ctx, in); err == nil {
+				p.RecordLegacyDropped()
+			}
 		case binding.StepWriteTarget:
 			err = r.writeTarget(ctx, in, p)
 		}

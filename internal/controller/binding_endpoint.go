@@ -24,7 +24,7 @@ import (
 func (r *BindingReconciler) endpoint(ctx context.Context, in *bindingInput, held *binding.Token) (idp.Endpoint, *binding.Failure) {
 	spec := in.Binding.Spec.Refresh
 	if spec.ClientCredentialsSecretRef != nil && in.override == nil {
-		return idp.Endpoint{}, binding.Terminal(authv1alpha1.ReasonInvalidRefreshConfig, 0, "spec.refresh.clientCredentialsSecretRef could not be used")
+		return idp.Endpoint{}, binding.OverrideClientUnusable()
 	}
 	if spec.TokenURL != "" {
 		return idp.Endpoint{TokenURL: spec.TokenURL, ClientID: in.override.id, ClientSecret: in.override.secret, Provider: held.Identity.Provider}, nil
@@ -61,8 +61,7 @@ func (r *BindingReconciler) connectionEndpoint(ctx context.Context, in *bindingI
 		if err == nil {
 			ep, err := idp.EndpointForConnection(c)
 			if err != nil {
-				return ep, binding.Terminal(authv1alpha1.ReasonRefreshFailed, binding.FallbackInterval(in.Binding),
-					"Cannot refresh through connection %q: %v", conn, err)
+				return ep, binding.NoRefreshEndpoint(in.Binding, conn, err.Error())
 			}
 			r.rememberEndpoint(ctx, in, conn, ep)
 			return ep, nil

@@ -245,17 +245,15 @@ func (r *BindingReconciler) overrideClient(ctx context.Context, in *bindingInput
 	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	switch err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: ref.Name}, m); {
 	case apierrors.IsNotFound(err):
-		return nil, binding.Terminal(authv1alpha1.ReasonInvalidRefreshConfig, time.Minute,
-			"spec.refresh.clientCredentialsSecretRef: Secret %q not found in namespace %s", ref.Name, b.Namespace)
+		return nil, binding.OverrideClientNotFound(b)
 	case err != nil:
-		return nil, binding.Transient(authv1alpha1.ReasonRefreshFailed, "Reading spec.refresh.clientCredentialsSecretRef: %v", err)
+		return nil, binding.OverrideClientUnreadable(err.Error())
 	case m.Labels[authv1alpha1.LabelOAuthClient] != "true":
-		return nil, binding.Terminal(authv1alpha1.ReasonInvalidRefreshConfig, time.Minute,
-			"spec.refresh.clientCredentialsSecretRef: Secret %q is not labelled %s: \"true\"; only Secrets made to hold an OAuth client may be used", ref.Name, authv1alpha1.LabelOAuthClient)
+		return nil, binding.OverrideClientNotLabelled(b)
 	}
 	id, secret, err := readClientCredentials(ctx, r.APIReader, b.Namespace, ref)
 	if err != nil {
-		return nil, binding.Terminal(authv1alpha1.ReasonInvalidRefreshConfig, time.Minute, "Reading spec.refresh.clientCredentialsSecretRef: %v", err)
+		return nil, binding.OverrideClientInvalid(err.Error())
 	}
 	return &oauthClient{id: id, secret: secret}, nil
 }

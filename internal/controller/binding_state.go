@@ -93,8 +93,7 @@ func (e *foreignStateError) Error() string {
 
 // failure is the binding's failure for it: the Secret must be deleted by whoever made it.
 func (e *foreignStateError) failure() *binding.Failure {
-	return binding.Terminal(authv1alpha1.ReasonSecretConflict, time.Minute,
-		"%s; it is not used nor overwritten: delete it so that the operator can keep the identity's refresh state", e.Error())
+	return binding.ForeignState(e.namespace, e.name, e.why)
 }
 
 // claim claims the identity's refresh for this manager on its state Secret (StepClaim), with

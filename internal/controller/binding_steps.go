@@ -13,21 +13,21 @@ import (
 // refreshTimeout bounds a refresh at an IdP, which a shutdown does not interrupt.
 const refreshTimeout = 30 * time.Second
 
+// The steps below perform the I/O the planner names and hand what they observed to the pass's
+// recorders (binding.Pass.Record*): they never decide what it means.
+
 // refresh renews the lineage's token at the IdP (StepRefresh).
 func (r *BindingReconciler) refresh(ctx context.Context, in *bindingInput, p *binding.Pass) {
-	p.Refreshes++
-	p.NeedRefresh = false
-	held := p.Held
-	kept := p.Kept
-	p.Kept = nil
+	p.RecordRefresh(&in.Facts, r.sendRefresh(ctx, in, p.Held))
+}
+
+func (r *BindingReconciler) sendRefresh(ctx context.Context, in *bindingInput, held *binding.Token) binding.RefreshResult {
 	if in.api == nil {
-		p.Failure = r.tenantNotReady(in)
-		return
+		return binding.RefreshResult{Failure: r.tenantNotReady(in)}
 	}
 	ep, f := r.endpoint(ctx, in, held)
 	if f != nil {
-		p.Failure = f
-		return
+		return binding.RefreshResult{Failure: f}
 	}
 	refresher := &idp.Refresher{HTTPClient: in.api.HTTPClient(), Clock: r.Clock}
 	// Once sent, a refresh is seen through even when the manager is shutting down: the IdP may
@@ -39,54 +39,43 @@ func (r *BindingReconciler) refresh(ctx context.Context, in *bindingInput, p *bi
 	tok, err := refresher.Refresh(rctx, ep, held.RefreshToken)
 	switch {
 	case errors.Is(err, idp.ErrInvalidGrant):
-		p.Held, p.InvalidGrant = binding.Refused(held), true
-		p.Failure = binding.Transient(authv1alpha1.ReasonRefreshFailed, "The identity provider rejected the refresh token: %v", err)
+		return binding.RefreshResult{InvalidGrant: true, Err: err.Error()}
 	case err != nil:
 		if idp.IsInvalidClient(err) {
 			r.Tenants.ForgetEndpoint(in.tenantKey, held.Identity.Connection)
 		}
-		if kept != nil {
-			p.Held = kept // Auth0's expired copy is no better than the token held before the read
-		}
-		p.Failure = binding.Transient(authv1alpha1.ReasonRefreshFailed, "Refreshing the token at the identity provider failed: %v", err)
-	default:
-		next := binding.Renewed(&in.Facts, held, binding.Renewal{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, ExpiresIn: tok.ExpiresIn})
-		if !hasOverride(in.Binding) {
-			next.Endpoint = keptEndpointOf(ep)
-		}
-		p.Held, p.Refreshed, p.InvalidGrant, p.Failure = next, true, false, nil
+		return binding.RefreshResult{Err: err.Error()}
 	}
+	res := binding.RefreshResult{Renewal: binding.Renewal{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, ExpiresIn: tok.ExpiresIn}}
+	if !hasOverride(in.Binding) {
+		res.Endpoint = keptEndpointOf(ep)
+	}
+	return res
 }
 
-// readAuth0 reads the token from Auth0 and adopts it (StepReadAuth0).
+// readAuth0 reads the token from Auth0 and adopts it (StepReadAuth0). Besides the read (a user,
+// a connection, or a Token Vault exchange), it may look up the connection's endpoint, to keep
+// it with the state (docs/engine.md lists each step's requests).
 func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, p *binding.Pass) {
-	p.ReadAuth0 = true
 	held := p.Held
 	vault := binding.UsesTokenVault(in.Binding)
 	if !vault && (in.api == nil || !r.Tenants.Ready(in.tenantKey)) {
-		p.Failure = r.tenantNotReady(in)
+		p.RecordRead(&in.Facts, nil, r.tenantNotReady(in))
 		return
 	}
 	read, f := r.fetch(ctx, in, binding.ReadNotBefore(&in.Facts, held))
+	verdict := p.RecordRead(&in.Facts, read, f)
 	if f != nil {
-		p.Failure = f
 		return
 	}
-	next, verdict, f := binding.AfterRead(&in.Facts, held, read)
 	if vault && verdict == binding.VerdictNew && held != nil && !held.ValidAt(in.Now) {
 		r.observeVaultGap(held.Expiry.ExpiresAt, in.Now)
 	}
-	if verdict == binding.VerdictRefresh {
-		p.Kept = held
-	}
-	if next.CanRefresh() && next.Endpoint.TokenURL == "" && !hasOverride(in.Binding) && !in.Unresolved {
-		// Kept with the state from the first read on, so that a manager restarted during an
-		// Auth0 outage can make the lineage's first refresh too.
+	if next := p.Held; next.CanRefresh() && next.Endpoint.TokenURL == "" && !hasOverride(in.Binding) && !in.Unresolved {
 		if ep, f := r.connectionEndpoint(ctx, in, next); f == nil {
-			next.Endpoint = keptEndpointOf(ep)
+			p.RecordEndpoint(keptEndpointOf(ep))
 		}
 	}
-	p.Held, p.NeedRefresh, p.Failure = next, verdict == binding.VerdictRefresh, f
 }
 
 // persist writes the lineage's token to the identity's refresh-state Secret (StepPersist).
@@ -94,29 +83,23 @@ func (r *BindingReconciler) persist(ctx context.Context, in *bindingInput, p *bi
 	held, err := r.applyState(ctx, in, p.Held)
 	var foreign *foreignStateError
 	if errors.As(err, &foreign) {
-		p.Persisted, p.Failure = true, foreign.failure() // nothing more of the lineage is written
-		p.Held = nil
+		p.RecordPersist(nil, foreign.failure()) // nothing more of the lineage is written
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	p.Held, p.Persisted = held, true
+	p.RecordPersist(held, nil)
 	return nil
 }
 
 // writeTarget writes the lineage's token to the binding's Secret (StepWriteTarget).
 func (r *BindingReconciler) writeTarget(ctx context.Context, in *bindingInput, p *binding.Pass) error {
-	p.TargetAttempted = true
 	f, err := r.applyTarget(ctx, in, p.Held)
 	if err != nil {
 		return err
 	}
-	if f != nil {
-		p.Failure = f
-		return nil
-	}
-	p.TargetWritten = true
+	p.RecordTargetWrite(f)
 	return nil
 }
 

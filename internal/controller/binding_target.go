@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -45,8 +44,7 @@ func (r *BindingReconciler) applyTarget(ctx context.Context, in *bindingInput, h
 				return nil, fmt.Errorf("reading secret %q: %w", s.Name, gerr)
 			}
 			if !binding.ManagedBy(existing, b) {
-				return binding.Terminal(authv1alpha1.ReasonSecretConflict, time.Minute,
-					"Secret %q exists and is not managed by this binding; delete it or choose another spec.secret.name", s.Name), nil
+				return binding.TargetConflict(s.Name), nil
 			}
 			err = nil // the cache lags behind our own write: apply below
 			in.Target = existing
@@ -63,8 +61,7 @@ func (r *BindingReconciler) applyTarget(ctx context.Context, in *bindingInput, h
 		r.recordWrite(b.Namespace, b.Spec.Secret.Name, rv)
 		return nil, nil
 	case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err) || apierrors.IsRequestEntityTooLargeError(err):
-		return binding.Terminal(authv1alpha1.ReasonSecretWriteFailed, 5*time.Minute,
-			"The API server refused to write Secret %s: %v", b.Spec.Secret.Name, safetext.Clip(err.Error(), 300)), nil
+		return binding.TargetWriteRefused(b.Spec.Secret.Name, safetext.Clip(err.Error(), 300)), nil
 	default:
 		return nil, fmt.Errorf("writing secret %q: %w", b.Spec.Secret.Name, err)
 	}
