@@ -10,7 +10,7 @@
 // Usage (from the repository root; `make demo` does this):
 //
 //	go build -o bin/manager ./cmd && go build -o bin/demo ./hack/demo
-//	bin/demo --assets bin/k8s/1.37.2-linux-amd64 [--for 90s] [--token-lifetime 45s]
+//	bin/demo --assets bin/k8s/<ENVTEST_K8S_VERSION>-linux-amd64 [--for 90s] [--token-lifetime 45s]
 package main
 
 import (

@@ -14,6 +14,8 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/idptoken/idptoken-operator/test/testenv"
 )
 
 // readObjects decodes every document of a YAML file.
@@ -113,7 +115,7 @@ var _ = Describe("Admission", func() {
 	}
 
 	It("accepts every sample in config/samples", func() {
-		files, err := filepath.Glob(filepath.Join(repoRoot(), "config", "samples", "*.yaml"))
+		files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(files).NotTo(BeEmpty())
 		n := 0

@@ -3,11 +3,8 @@ package controller
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +29,7 @@ import (
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 	"github.com/idptoken/idptoken-operator/test/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/testenv"
 )
 
 // The simulated tenant every integration test uses.
@@ -69,9 +67,9 @@ var _ = BeforeSuite(func() {
 	Expect(authv1alpha1.AddToScheme(scheme)).To(Succeed())
 
 	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(repoRoot(), "config", "crd", "bases")},
+		CRDDirectoryPaths:     []string{filepath.Join(testenv.RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: assetsDir(),
+		BinaryAssetsDirectory: testenv.AssetsDir(),
 	}
 	var err error
 	restCfg, err = testEnv.Start()
@@ -147,19 +145,6 @@ func stopManager() {
 		<-mgrDone
 		stopMgr = nil
 	}
-}
-
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-// assetsDir is KUBEBUILDER_ASSETS, else the folder `make envtest-assets` builds into.
-func assetsDir() string {
-	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
-		return d
-	}
-	return filepath.Join(repoRoot(), "bin", "k8s", fmt.Sprintf("1.37.2-%s-%s", runtime.GOOS, runtime.GOARCH))
 }
 
 // syncBuffer collects the manager's log output for the secrecy test.

@@ -2,9 +2,10 @@
 // kube-apiserver and etcd (envtest), the simulated Auth0 tenant (test/auth0sim) with its
 // server-side rate limit, and the manager wired as cmd/main.go wires it, in this process.
 //
-// Run them with:
+// Run them with (after `make envtest-assets`; <version> is the Makefile's ENVTEST_K8S_VERSION,
+// testenv.KubernetesVersion):
 //
-//	KUBEBUILDER_ASSETS=$PWD/bin/k8s/1.37.2-linux-amd64 go test ./test/bench/ -run='^$' -bench=. -benchtime=1x -timeout=20m -v
+//	KUBEBUILDER_ASSETS=$PWD/bin/k8s/<version>-linux-amd64 go test ./test/bench/ -run='^$' -bench=. -benchtime=1x -timeout=20m -v
 //
 // They print figures and never assert timings; they do assert correctness (every binding
 // Ready, no failed sync). Without KUBEBUILDER_ASSETS they skip.
@@ -16,7 +17,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -47,6 +47,7 @@ import (
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 	"github.com/idptoken/idptoken-operator/internal/controller"
 	"github.com/idptoken/idptoken-operator/test/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/testenv"
 )
 
 // The simulated tenant's M2M application and the Auth0Tenant that uses it.
@@ -84,8 +85,8 @@ func assetsOrSkip(b *testing.B) string {
 	b.Helper()
 	d := os.Getenv("KUBEBUILDER_ASSETS")
 	if d == "" {
-		b.Skip("KUBEBUILDER_ASSETS is unset: these benchmarks run a real kube-apiserver and etcd; run " +
-			"KUBEBUILDER_ASSETS=$PWD/bin/k8s/1.37.2-linux-amd64 go test ./test/bench/ -run='^$' -bench=. -benchtime=1x -timeout=20m -v")
+		b.Skip("KUBEBUILDER_ASSETS is unset: these benchmarks run a real kube-apiserver and etcd; run `make envtest-assets`, then " +
+			"KUBEBUILDER_ASSETS=" + testenv.DefaultAssetsDir() + " go test ./test/bench/ -run='^$' -bench=. -benchtime=1x -timeout=20m -v")
 	}
 	return d
 }
@@ -132,7 +133,7 @@ func newHarness(b *testing.B, o harnessOptions) *harness {
 	b.Cleanup(h.close) // also on failure; close is idempotent
 
 	h.env = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(repoRoot(), "config", "crd", "bases")},
+		CRDDirectoryPaths:     []string{testenv.CRDDir()},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 	}
@@ -612,9 +613,4 @@ func must(b *testing.B, err error, what string) {
 	if err != nil {
 		b.Fatalf("%s: %v", what, err)
 	}
-}
-
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
 }

@@ -3,9 +3,6 @@ package chart
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -21,6 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/idptoken/idptoken-operator/test/testenv"
 )
 
 // The rendered chart, with each optional feature, is applied to a real API server with
@@ -28,7 +27,7 @@ import (
 func TestRenderedManifestsApplyToAPIServer(t *testing.T) {
 	logf.SetLogger(logr.Discard())
 	env := &envtest.Environment{
-		BinaryAssetsDirectory: assetsDir(),
+		BinaryAssetsDirectory: testenv.AssetsDir(),
 		// Only the Prometheus Operator's CRDs: the chart's own come from the rendered chart.
 		CRDDirectoryPaths:     []string{generateMonitoringCRDs(t)},
 		ErrorIfCRDPathMissing: true,
@@ -121,12 +120,4 @@ func waitEstablished(ctx context.Context, t *testing.T, c client.Client, name st
 	if err != nil {
 		t.Fatalf("CRD %s not established: %v", name, err)
 	}
-}
-
-// assetsDir is KUBEBUILDER_ASSETS, else the folder `make envtest-assets` builds into.
-func assetsDir() string {
-	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
-		return d
-	}
-	return filepath.Join(repoRoot(), "bin", "k8s", fmt.Sprintf("1.37.2-%s-%s", runtime.GOOS, runtime.GOARCH))
 }

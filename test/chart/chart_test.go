@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/idptoken/idptoken-operator/test/testenv"
 )
 
 const (
@@ -19,7 +21,7 @@ const (
 )
 
 func TestChartLints(t *testing.T) {
-	if out, err := helm(t, "lint", "--strict", "--kube-version", kubeVersion, chartDir()); err != nil {
+	if out, err := helm(t, "lint", "--strict", "--kube-version", testenv.KubernetesVersion, chartDir()); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 }
@@ -211,7 +213,7 @@ func TestOptionalFeatures(t *testing.T) {
 
 func TestValuesSchemaRejectsTypos(t *testing.T) {
 	for _, set := range []string{"replicaCount=0", "metrcs.enabled=true", "logLevel=verbose", "crds.enabled=maybe"} {
-		if _, err := helm(t, "template", release, chartDir(), "--kube-version", kubeVersion, "--set", set); err == nil {
+		if _, err := helm(t, "template", release, chartDir(), "--kube-version", testenv.KubernetesVersion, "--set", set); err == nil {
 			t.Errorf("--set %s was accepted", set)
 		}
 	}
@@ -219,7 +221,7 @@ func TestValuesSchemaRejectsTypos(t *testing.T) {
 
 // The chart's CRDs are the generated ones: same files (make chart-sync), and the same objects once rendered.
 func TestCRDsAreTheGeneratedOnes(t *testing.T) {
-	bases, err := filepath.Glob(filepath.Join(repoRoot(), "config", "crd", "bases", "*.yaml"))
+	bases, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "crd", "bases", "*.yaml"))
 	if err != nil || len(bases) == 0 {
 		t.Fatalf("no generated CRDs: %v", err)
 	}
@@ -249,7 +251,7 @@ func TestCRDsAreTheGeneratedOnes(t *testing.T) {
 
 // The manager's rules are config/rbac/role.yaml's, cluster-wide or split between Roles and a ClusterRole.
 func TestManagerRBACIsTheGeneratedRole(t *testing.T) {
-	want := flatten(rulesOf(readYAML(t, filepath.Join(repoRoot(), "config", "rbac", "role.yaml"))))
+	want := flatten(rulesOf(readYAML(t, filepath.Join(testenv.RepoRoot(), "config", "rbac", "role.yaml"))))
 	if len(want) == 0 {
 		t.Fatal("config/rbac/role.yaml has no rules")
 	}
@@ -258,7 +260,7 @@ func TestManagerRBACIsTheGeneratedRole(t *testing.T) {
 	if cr == nil {
 		t.Fatal("no manager ClusterRole")
 	}
-	if got := rulesOf(cr.Object); !reflect.DeepEqual(normalize(got), normalize(rulesOf(readYAML(t, filepath.Join(repoRoot(), "config", "rbac", "role.yaml"))))) {
+	if got := rulesOf(cr.Object); !reflect.DeepEqual(normalize(got), normalize(rulesOf(readYAML(t, filepath.Join(testenv.RepoRoot(), "config", "rbac", "role.yaml"))))) {
 		t.Errorf("the manager ClusterRole's rules differ from config/rbac/role.yaml:\n got %v\nwant %v", flatten(got), want)
 	}
 

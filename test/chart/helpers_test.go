@@ -11,23 +11,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/idptoken/idptoken-operator/test/testenv"
 )
 
-const kubeVersion = "1.37.2"
-
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-func chartDir() string { return filepath.Join(repoRoot(), "dist", "chart") }
+func chartDir() string { return filepath.Join(testenv.RepoRoot(), "dist", "chart") }
 
 // helmBin is $HELM, else the helm `make helm` installs into bin/.
 func helmBin(t *testing.T) string {
@@ -35,7 +29,7 @@ func helmBin(t *testing.T) string {
 	if h := os.Getenv("HELM"); h != "" {
 		return h
 	}
-	h := filepath.Join(repoRoot(), "bin", "helm")
+	h := filepath.Join(testenv.RepoRoot(), "bin", "helm")
 	if _, err := os.Stat(h); err != nil {
 		t.Fatalf("helm not found at %s: run `make helm` (make test does)", h)
 	}
@@ -56,7 +50,7 @@ func helm(t *testing.T, args ...string) (string, error) {
 // render runs helm template for release in namespace with --set values and returns the objects.
 func render(t *testing.T, release, namespace string, set ...string) []*unstructured.Unstructured {
 	t.Helper()
-	args := []string{"template", release, chartDir(), "--namespace", namespace, "--kube-version", kubeVersion}
+	args := []string{"template", release, chartDir(), "--namespace", namespace, "--kube-version", testenv.KubernetesVersion}
 	for _, s := range set {
 		args = append(args, "--set", s)
 	}

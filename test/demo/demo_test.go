@@ -19,6 +19,7 @@ import (
 
 	"github.com/idptoken/idptoken-operator/test/auth0sim"
 	"github.com/idptoken/idptoken-operator/test/demo"
+	"github.com/idptoken/idptoken-operator/test/testenv"
 )
 
 // runFor is how long the demo runs headless: with 45 s tokens it sees two refreshes per
@@ -41,8 +42,7 @@ var refusedRow = regexp.MustCompile(`(?m)^  team-b/erin-google +shared \(cluster
 func TestDemoHeadless(t *testing.T) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
-		t.Skip("KUBEBUILDER_ASSETS is unset: this test runs a real kube-apiserver and etcd; run it with `make test` " +
-			"(or KUBEBUILDER_ASSETS=$PWD/bin/k8s/1.37.2-linux-amd64 go test ./test/demo/ after `make envtest-assets`)")
+		t.Skip("KUBEBUILDER_ASSETS is unset: this test runs a real kube-apiserver and etcd; " + testenv.AssetsHint("./test/demo/"))
 	}
 	if testing.Short() {
 		t.Skip("-short: the demo smoke test runs for more than a minute")
@@ -50,7 +50,7 @@ func TestDemoHeadless(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the demo driver's process handling is Linux-only")
 	}
-	repo := repoRoot(t)
+	repo := testenv.RepoRoot()
 	bin := t.TempDir()
 	state := t.TempDir()
 	build(t, repo, filepath.Join(bin, "manager"), "./cmd")
@@ -113,18 +113,6 @@ func TestDemoHeadless(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(state, "pids")); !os.IsNotExist(err) {
 		t.Errorf("the demo left its pids file behind (stat: %v): it did not finish its cleanup", err)
 	}
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "config", "samples", "demo")); err != nil {
-		t.Fatalf("repository root not found from %s: %v", dir, err)
-	}
-	return dir
 }
 
 func build(t *testing.T, repo, out, pkg string) {

@@ -1,11 +1,11 @@
 package demo
 
 import (
-	"path/filepath"
 	"slices"
 	"testing"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+	"github.com/idptoken/idptoken-operator/test/testenv"
 )
 
 // TestDemoSamplesMatchTheFixture renders config/samples/demo and checks that every binding
@@ -17,7 +17,7 @@ func TestDemoSamplesMatchTheFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tenant.Close()
-	objs, err := renderSamples(filepath.Join("..", "..", "config", "samples", "demo"), tenant.Vars())
+	objs, err := renderSamples(testenv.Path("config", "samples", "demo"), tenant.Vars())
 	if err != nil {
 		t.Fatal(err)
 	}

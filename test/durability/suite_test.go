@@ -33,6 +33,7 @@ import (
 	"github.com/idptoken/idptoken-operator/internal/controller"
 	"github.com/idptoken/idptoken-operator/test/auth0sim"
 	"github.com/idptoken/idptoken-operator/test/internal/procmgr"
+	"github.com/idptoken/idptoken-operator/test/testenv"
 )
 
 const (
@@ -76,14 +77,10 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(func() { _ = os.RemoveAll(dir) })
 	managerBin, kubeconfig, managerLog = filepath.Join(dir, "manager"), filepath.Join(dir, "manager.kubeconfig"), filepath.Join(dir, "manager.log")
 	start := time.Now()
-	Expect(procmgr.Build(suiteCtx, procmgr.RepoRoot(), managerBin)).To(Succeed())
+	Expect(procmgr.Build(suiteCtx, testenv.RepoRoot(), managerBin)).To(Succeed())
 	AddReportEntry("manager build", time.Since(start).Round(time.Millisecond).String())
 
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(procmgr.RepoRoot(), "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: procmgr.AssetsDir(),
-	}
+	testEnv = testenv.Environment()
 	cfg, err := testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() { Expect(testEnv.Stop()).To(Succeed()) })

@@ -7,12 +7,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -27,21 +25,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
-)
 
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
+	"github.com/idptoken/idptoken-operator/test/testenv"
+)
 
 // build renders an overlay with the kustomize the Makefile installs into bin/.
 func build(t *testing.T, overlay string) []*unstructured.Unstructured {
 	t.Helper()
-	bin := filepath.Join(repoRoot(), "bin", "kustomize")
+	bin := filepath.Join(testenv.RepoRoot(), "bin", "kustomize")
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("kustomize not found at %s: run `make kustomize` (make test does)", bin)
 	}
-	out, err := exec.Command(bin, "build", filepath.Join(repoRoot(), "config", overlay)).CombinedOutput()
+	out, err := exec.Command(bin, "build", filepath.Join(testenv.RepoRoot(), "config", overlay)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("kustomize build config/%s: %v\n%s", overlay, err, out)
 	}
@@ -139,7 +134,7 @@ func TestNamespacedGrantsNoClusterWideSecretsButEverythingTheCodeUses(t *testing
 		t.Error("the operator's namespace needs Secrets: ClusterAuth0Tenants' credentials and refresh state live there")
 	}
 	// Every permission the code's markers generate must be granted, in the namespace or cluster-wide.
-	raw, err := os.ReadFile(filepath.Join(repoRoot(), "config", "rbac", "role.yaml"))
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "role.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +160,7 @@ func TestNamespacedGrantsNoClusterWideSecretsButEverythingTheCodeUses(t *testing
 
 // TestOverlaysApplyToARealAPIServer applies both overlays' output with server-side apply.
 func TestOverlaysApplyToARealAPIServer(t *testing.T) {
-	env := &envtest.Environment{BinaryAssetsDirectory: assetsDir()}
+	env := &envtest.Environment{BinaryAssetsDirectory: testenv.AssetsDir()}
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("starting envtest: %v", err)
@@ -206,11 +201,4 @@ func rank(o *unstructured.Unstructured) int {
 		return 1
 	}
 	return 2
-}
-
-func assetsDir() string {
-	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
-		return d
-	}
-	return filepath.Join(repoRoot(), "bin", "k8s", fmt.Sprintf("1.37.2-%s-%s", runtime.GOOS, runtime.GOARCH))
 }

@@ -6,9 +6,7 @@ package monitoring
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -21,11 +19,11 @@ import (
 	"github.com/prometheus/prometheus/promql/promqltest"
 
 	"github.com/idptoken/idptoken-operator/internal/metrics"
+	"github.com/idptoken/idptoken-operator/test/testenv"
 )
 
 func chartFile(parts ...string) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(append([]string{filepath.Dir(file), "..", "..", "dist", "chart", "files"}, parts...)...)
+	return testenv.Path(append([]string{"dist", "chart", "files"}, parts...)...)
 }
 
 var promql = parser.NewParser(parser.Options{})

@@ -18,9 +18,9 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+	"github.com/idptoken/idptoken-operator/test/testenv"
 )
 
 // operatorNamespace is where config/default installs the operator, and where the sample puts
@@ -32,17 +32,10 @@ const operatorNamespace = "idptoken-system"
 // each team manages its own bindings and reads only its own token Secret.
 func TestMultiTeamSamples(t *testing.T) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Skip("KUBEBUILDER_ASSETS is unset: this test runs a real kube-apiserver and etcd; run it with `make test` " +
-			"(or KUBEBUILDER_ASSETS=$PWD/bin/k8s/1.37.2-linux-amd64 go test ./test/samples/)")
+		t.Skip("KUBEBUILDER_ASSETS is unset: this test runs a real kube-apiserver and etcd; " + testenv.AssetsHint("./test/samples/"))
 	}
-	repo, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(repo, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
+	repo := testenv.RepoRoot()
+	env := testenv.Environment()
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("starting kube-apiserver and etcd: %v", err)

@@ -4,9 +4,10 @@
 // simulator can also refresh early, within a window before the expiry, to show what that buys.
 //
 // It is self-contained (its own control plane, simulator and in-process controllers), apart
-// from the test/bench harness. Run it with:
+// from the test/bench harness. Run it with (after `make envtest-assets`; <version> is the
+// Makefile's ENVTEST_K8S_VERSION, testenv.KubernetesVersion):
 //
-//	KUBEBUILDER_ASSETS=$PWD/bin/k8s/1.37.2-linux-amd64 go test ./test/bench/tokenvault/ -run='^$' -bench=. -benchtime=1x -timeout=20m -v
+//	KUBEBUILDER_ASSETS=$PWD/bin/k8s/<version>-linux-amd64 go test ./test/bench/tokenvault/ -run='^$' -bench=. -benchtime=1x -timeout=20m -v
 //
 // It prints figures and never asserts timings; it does assert correctness (every binding Ready
 // at the end, every token renewed, no refresh token in any Secret). Without KUBEBUILDER_ASSETS
@@ -22,7 +23,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -48,6 +48,7 @@ import (
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 	"github.com/idptoken/idptoken-operator/internal/controller"
 	"github.com/idptoken/idptoken-operator/test/auth0sim"
+	"github.com/idptoken/idptoken-operator/test/testenv"
 )
 
 const (
@@ -111,7 +112,7 @@ func gapRun(b *testing.B, assets string, window time.Duration) {
 	logf.SetLogger(zap.New(zap.WriteTo(logs)))
 
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "..", "config", "crd", "bases")},
+		CRDDirectoryPaths:     []string{testenv.CRDDir()},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 	}

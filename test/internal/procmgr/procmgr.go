@@ -10,29 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
-// RepoRoot is the root of this repository's checkout.
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..")
-}
-
-// AssetsDir is where kube-apiserver and etcd are: KUBEBUILDER_ASSETS, else the folder
-// `make envtest-assets` builds into.
-func AssetsDir() string {
-	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
-		return d
-	}
-	return filepath.Join(RepoRoot(), "bin", "k8s", fmt.Sprintf("1.37.2-%s-%s", runtime.GOOS, runtime.GOARCH))
-}
-
-// Build compiles the manager (./cmd of the module at repoRoot) into out.
+// Build compiles the manager (./cmd of the module at repoRoot, e.g. testenv.RepoRoot()) into out.
 func Build(ctx context.Context, repoRoot, out string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd")
 	cmd.Dir = repoRoot
