@@ -85,6 +85,10 @@ check-generated: manifests generate chart-sync ## Fail when generated files (CRD
 		git status --porcelain -- config/crd config/rbac api dist/chart/files; git --no-pager diff -- config/crd config/rbac api dist/chart/files | head -50; exit 1; \
 	fi
 
+.PHONY: check-tidy
+check-tidy: ## Fail when go.mod or go.sum differ from what `go mod tidy` makes of them (prints the diff; changes nothing).
+	@go mod tidy -diff || { echo "go.mod/go.sum are not tidy; run 'go mod tidy' and commit."; exit 1; }
+
 ##@ Build
 
 .PHONY: build
