@@ -19,7 +19,7 @@ func TestDecide(t *testing.T) {
 			edit: func(f *Facts) { f.Held = nil }, want: ActionRead,
 		},
 		"source changed: read Auth0": {
-			edit: func(f *Facts) { f.Source = "another-identity" }, want: ActionRead,
+			edit: func(f *Facts) { f.Lineage = "another-identity" }, want: ActionRead,
 		},
 		"due with a refresh token: refresh at the IdP": {
 			edit: func(f *Facts) { f.Now = f.Held.RenewAt }, want: ActionRefresh,
@@ -114,7 +114,7 @@ func TestAdopt(t *testing.T) {
 		"a spec edit naming the same identity differently keeps the rotated lineage": {
 			held: func() *Token {
 				h := valid("at-2", "rt-2", 10*time.Minute)
-				h.Auth0RefreshHash, h.Source = HashToken("rt-a0"), "before-the-edit"
+				h.Auth0RefreshHash, h.Lineage = HashToken("rt-a0"), "before-the-edit"
 				return h
 			}(),
 			read:        valid("at-a0", "rt-a0", -time.Minute),
@@ -184,5 +184,29 @@ func TestTokenVaultAsksAgainJustAfterExpiryThenEveryFewSeconds(t *testing.T) {
 				t.Errorf("failure = %+v, want %s rechecked after %v", fail, tc.wantReason, VaultRetry)
 			}
 		})
+	}
+}
+
+func TestEveryTriggerNamesItself(t *testing.T) {
+	b := testBinding()
+	cases := map[Trigger]func(f *Facts){
+		TriggerNoToken:        func(f *Facts) { f.Held = nil },
+		TriggerLineageChanged: func(f *Facts) { f.Lineage = "another" },
+		TriggerForceRefresh: func(f *Facts) {
+			f.Binding.Annotations = map[string]string{authv1alpha1.AnnotationForceRefresh: "1"}
+		},
+		TriggerRenewalDue:    func(f *Facts) { f.Now = f.Held.RenewAt },
+		TriggerSpecChanged:   func(f *Facts) { f.Binding.Generation = 2 },
+		TriggerSecretMissing: func(f *Facts) { f.Target = nil },
+		TriggerSecretDiffers: func(f *Facts) { f.Target.Data["access_token"] = []byte("edited") },
+		TriggerNone:          func(*Facts) {},
+	}
+	for want, edit := range cases {
+		f := testFacts(b.DeepCopy(), testHeld(b))
+		f.Binding = b.DeepCopy()
+		edit(f)
+		if d := Decide(f); d.Trigger != want || d.Why == "" {
+			t.Errorf("%s: Decide = %+v", want, d)
+		}
 	}
 }

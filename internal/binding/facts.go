@@ -14,10 +14,11 @@ import (
 type Facts struct {
 	Binding *authv1alpha1.IdPTokenBinding
 	Now     time.Time
-	// Source is the identity the binding's token must come from; a token held for another
-	// source (the spec now names another user, connection or tenant) is not the binding's.
-	Source string
-	Tenant Tenant
+	// Lineage is the hash of the identity (Identity.Hash) the binding's token must come from; a
+	// token held for another lineage (the spec now names another user, connection or tenant) is
+	// not the binding's.
+	Lineage string
+	Tenant  Tenant
 	// Held is the identity's token, parsed from its refresh-state Secret (or from a per-binding
 	// state of an earlier version, to migrate); nil when there is none.
 	Held *Token
@@ -131,18 +132,9 @@ func Precheck(f *Facts) *Failure {
 	case f.Conflict != "":
 		return TargetConflict(f.Conflict)
 	}
-	spec := b.Spec.Refresh
-	if spec.TokenURL == "" && spec.ClientCredentialsSecretRef == nil {
-		return nil
+	// The override client is judged by the refresh step, which reads it only when allowed.
+	if _, fail := ChooseEndpoint(b, t, true); fail != nil {
+		return fail
 	}
-	if !t.OverrideAllowed {
-		return Terminal(authv1alpha1.ReasonInvalidRefreshConfig, 0,
-			"%s %s does not allow spec.refresh.tokenURL or spec.refresh.clientCredentialsSecretRef (its spec.refreshOverride is not Allowed); remove them to refresh through the connection's own token endpoint",
-			t.Kind, t.Name)
-	}
-	if spec.TokenURL != "" && spec.ClientCredentialsSecretRef == nil {
-		return Terminal(authv1alpha1.ReasonInvalidRefreshConfig, 0,
-			"spec.refresh.tokenURL requires spec.refresh.clientCredentialsSecretRef: the connection's own OAuth client is only sent to the connection's own token endpoint")
-	}
-	return t.OverrideRefused
+	return nil
 }

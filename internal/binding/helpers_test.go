@@ -33,7 +33,7 @@ func testHeld(*authv1alpha1.IdPTokenBinding) *Token {
 		AccessToken: "at-1", RefreshToken: "rt-1", Auth0RefreshHash: HashToken("rt-1"),
 		Expiry:   expiry.Result{ExpiresAt: now.Add(30 * time.Minute), IssuedAt: now.Add(-30 * time.Minute), Source: authv1alpha1.ExpirySourceIdPResponse},
 		RenewAt:  now.Add(10 * time.Minute),
-		Source:   testSource,
+		Lineage:  testSource,
 		Identity: authv1alpha1.IdentityStatus{Provider: "google-oauth2", Connection: "google-oauth2", UserID: "1"},
 	}
 }
@@ -54,7 +54,7 @@ func targetFor(b *authv1alpha1.IdPTokenBinding, h *Token) *corev1.Secret {
 // testFacts are the facts of a pass over a binding whose Secret and state hold h.
 func testFacts(b *authv1alpha1.IdPTokenBinding, h *Token) *Facts {
 	f := &Facts{
-		Binding: b, Now: now, Source: testSource, Held: h,
+		Binding: b, Now: now, Lineage: testSource, Held: h,
 		Tenant: Tenant{Kind: authv1alpha1.TenantKindNamespaced, Name: "prod", Namespace: b.Namespace, Found: true, HomeKnown: true},
 		Policy: PolicyOf([]authv1alpha1.IdPTokenBinding{*b}),
 	}

@@ -23,53 +23,82 @@ func (a Action) String() string {
 	return [...]string{"none", "write", "refresh", "read"}[a]
 }
 
-// Decision is the first trigger of the chain that fired.
+// Trigger names the trigger of the chain that decided a pass; it is logged with every pass.
+type Trigger string
+
+// The triggers, in the order the chain tries them.
+const (
+	// TriggerNoToken: no token is held for the identity yet.
+	TriggerNoToken Trigger = "NoTokenHeld"
+	// TriggerLineageChanged: the token held is another identity's (the spec names another one).
+	TriggerLineageChanged Trigger = "LineageChanged"
+	// TriggerForceRefresh: the force-refresh annotation has a value not yet acted on.
+	TriggerForceRefresh Trigger = "ForceRefresh"
+	// TriggerRenewalDue: the renewal time of the token held has come.
+	TriggerRenewalDue Trigger = "RenewalDue"
+	// TriggerSpecChanged: the spec changed since the last successful pass.
+	TriggerSpecChanged Trigger = "SpecChanged"
+	// TriggerSecretMissing: the binding's Secret does not exist.
+	TriggerSecretMissing Trigger = "SecretMissing"
+	// TriggerSecretDiffers: the binding's Secret does not hold what the operator would write.
+	TriggerSecretDiffers Trigger = "SecretDiffers"
+	// TriggerNone: no trigger fired; the Secret is current.
+	TriggerNone Trigger = "Current"
+)
+
+// Decision is what the first trigger of the chain that fired decided.
 type Decision struct {
-	Action Action
-	Why    string
+	Action  Action
+	Trigger Trigger
+	Why     string
 }
 
-// Trigger is one policy of the chain: it returns a decision when it fires.
-type Trigger func(f *Facts) (Decision, bool)
+// TriggerFunc is one trigger of the chain: it returns a decision when it fires.
+type TriggerFunc func(f *Facts) (Decision, bool)
 
 // Triggers are tried in order; the first that fires decides. Reading Auth0 is the last resort:
 // a held token with a refresh token is renewed at the IdP, never re-read.
-var Triggers = []Trigger{
-	func(f *Facts) (Decision, bool) {
-		return Decision{ActionRead, "no token held yet"}, f.Held == nil
-	},
-	func(f *Facts) (Decision, bool) {
-		return Decision{ActionRead, "the binding's source changed"}, f.Held.Source != f.Source
-	},
-	func(f *Facts) (Decision, bool) {
-		if !ForceRefreshPending(f.Binding) || f.ForceHandled || ForceSatisfied(f) || f.Now.Before(ForceNotBefore(f.Held)) {
-			return Decision{}, false // a force within the renewal spacing waits for it (Requeue)
-		}
-		if f.Held.CanRefresh() {
-			return Decision{ActionRefresh, "the force-refresh annotation has a new value"}, true
-		}
-		return Decision{ActionRead, "the force-refresh annotation has a new value"}, true
-	},
-	func(f *Facts) (Decision, bool) {
-		if f.Now.Before(f.Held.RenewAt) {
-			return Decision{}, false
-		}
-		if f.Held.CanRefresh() {
-			return Decision{ActionRefresh, "the token is due for renewal"}, true
-		}
-		return Decision{ActionRead, "the token is due for renewal and there is no usable refresh token"}, true
-	},
-	func(f *Facts) (Decision, bool) {
-		// Applying again drops what the spec no longer asks for, such as a removed label. Only
-		// after a first successful pass: a cache lagging behind that pass is not a spec change.
-		return Decision{ActionWrite, "the binding's spec changed"}, specChanged(f)
-	},
-	func(f *Facts) (Decision, bool) {
-		if f.Target == nil {
-			return Decision{ActionWrite, "the Secret does not exist"}, true
-		}
-		return Decision{ActionWrite, "the Secret's content differs"}, !TargetUpToDate(f.Binding, f.Held, f.Target)
-	},
+var Triggers = []TriggerFunc{noTokenHeld, lineageChanged, forceRefresh, renewalDue, specChangedPolicy, secretNotCurrent}
+
+func noTokenHeld(f *Facts) (Decision, bool) {
+	return Decision{ActionRead, TriggerNoToken, "no token held yet"}, f.Held == nil
+}
+
+func lineageChanged(f *Facts) (Decision, bool) {
+	return Decision{ActionRead, TriggerLineageChanged, "the binding now names another identity"}, f.Held.Lineage != f.Lineage
+}
+
+func forceRefresh(f *Facts) (Decision, bool) {
+	if !ForceRefreshPending(f.Binding) || f.ForceHandled || ForceSatisfied(f) || f.Now.Before(ForceNotBefore(f.Held)) {
+		return Decision{}, false // a force within the renewal spacing waits for it (Requeue)
+	}
+	if f.Held.CanRefresh() {
+		return Decision{ActionRefresh, TriggerForceRefresh, "the force-refresh annotation has a new value"}, true
+	}
+	return Decision{ActionRead, TriggerForceRefresh, "the force-refresh annotation has a new value"}, true
+}
+
+func renewalDue(f *Facts) (Decision, bool) {
+	if f.Now.Before(f.Held.RenewAt) {
+		return Decision{}, false
+	}
+	if f.Held.CanRefresh() {
+		return Decision{ActionRefresh, TriggerRenewalDue, "the token is due for renewal"}, true
+	}
+	return Decision{ActionRead, TriggerRenewalDue, "the token is due for renewal and there is no usable refresh token"}, true
+}
+
+// specChangedPolicy: applying again drops what the spec no longer asks for, such as a removed
+// label. Only after a first successful pass: a cache lagging behind that pass is not a spec change.
+func specChangedPolicy(f *Facts) (Decision, bool) {
+	return Decision{ActionWrite, TriggerSpecChanged, "the binding's spec changed"}, specChanged(f)
+}
+
+func secretNotCurrent(f *Facts) (Decision, bool) {
+	if f.Target == nil {
+		return Decision{ActionWrite, TriggerSecretMissing, "the Secret does not exist"}, true
+	}
+	return Decision{ActionWrite, TriggerSecretDiffers, "the Secret's content differs"}, !TargetUpToDate(f.Binding, f.Held, f.Target)
 }
 
 // Decide runs the trigger chain.
@@ -79,7 +108,7 @@ func Decide(f *Facts) Decision {
 			return d
 		}
 	}
-	return Decision{ActionNone, "the Secret is current"}
+	return Decision{ActionNone, TriggerNone, "the Secret is current"}
 }
 
 func specChanged(f *Facts) bool {

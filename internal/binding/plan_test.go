@@ -116,7 +116,7 @@ func drive(t testing.TB, f *Facts, o outcomes) ([]string, *Pass) {
 				p.RecordRefresh(f, RefreshResult{Err: "500"})
 			}
 		case StepReadAuth0:
-			read := &Token{AccessToken: "at-auth0", RefreshToken: "rt-auth0", Auth0RefreshHash: HashToken("rt-auth0"), Source: f.Source,
+			read := &Token{AccessToken: "at-auth0", RefreshToken: "rt-auth0", Auth0RefreshHash: HashToken("rt-auth0"), Lineage: f.Lineage,
 				Identity: authv1alpha1.IdentityStatus{Provider: "google-oauth2", Connection: "google-oauth2", UserID: "1"}}
 			read.Expiry.ExpiresAt = f.Now.Add(o.lifetimeOr())
 			switch o.read {

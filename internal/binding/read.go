@@ -54,7 +54,7 @@ func ReadNotBefore(f *Facts, held *Token) time.Time {
 	switch {
 	case held != nil && held.RefreshTokenDead:
 		return f.Now
-	case held != nil && held.Source == f.Source:
+	case held != nil && held.Lineage == f.Lineage:
 		return held.ObtainedAt
 	}
 	return time.Time{}
@@ -72,7 +72,7 @@ const (
 // Adopt merges the token read from Auth0 with the token held.
 func Adopt(now time.Time, held, fresh *Token) (*Token, Verdict) {
 	next := *fresh
-	sameSource := held != nil && held.Source == fresh.Source
+	sameSource := held != nil && held.Lineage == fresh.Lineage
 	// An equal hash proves the same lineage even across a spec edit that names the same identity
 	// differently: a rotated refresh token must survive it.
 	if held != nil && held.Auth0RefreshHash != "" && held.Auth0RefreshHash == fresh.Auth0RefreshHash {

@@ -46,7 +46,7 @@ func Report(f *Facts, p *Pass) (authv1alpha1.IdPTokenBindingStatus, []Event) {
 	h := p.Held
 	// The Secret counts only if it holds a token of the binding's current source whose expiry is
 	// known: with an unknown expiry, Ready needs the last read to have succeeded.
-	secretHoldsIt := h != nil && h.Source == f.Source && !h.Expiry.ExpiresAt.IsZero() &&
+	secretHoldsIt := h != nil && h.Lineage == f.Lineage && !h.Expiry.ExpiresAt.IsZero() &&
 		(p.TargetWritten || (f.Target != nil && TargetUpToDate(b, h, f.Target)))
 	switch {
 	case secretHoldsIt && h.ValidAt(f.Now):

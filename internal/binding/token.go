@@ -34,8 +34,9 @@ type Token struct {
 	ObtainedAt  time.Time // when the access token was obtained (last renewal)
 	LastRefresh time.Time // last successful refresh at the IdP
 
-	// Source identifies the identity the token was read for.
-	Source   string
+	// Lineage is the hash of the identity the token was read for (kept under the state key
+	// "source", as earlier versions wrote it).
+	Lineage  string
 	Identity authv1alpha1.IdentityStatus
 
 	// Endpoint is the IdP token endpoint and OAuth client ID last used for the connection (never
@@ -64,7 +65,7 @@ const (
 	stateRenewAt           = "renew_at"
 	stateObtainedAt        = "obtained_at"
 	stateLastRefresh       = "last_refresh_at"
-	stateSource            = "source"
+	stateLineage           = "source"
 	stateProvider          = "provider"
 	stateConnection        = "connection"
 	stateIdentityUserID    = "identity_user_id"
@@ -104,7 +105,7 @@ func (t *Token) StateData() map[string][]byte {
 	d := map[string][]byte{
 		stateAccessToken:      []byte(t.AccessToken),
 		stateExpirySource:     []byte(t.Expiry.Source),
-		stateSource:           []byte(t.Source),
+		stateLineage:          []byte(t.Lineage),
 		stateProvider:         []byte(t.Identity.Provider),
 		stateConnection:       []byte(t.Identity.Connection),
 		stateIdentityUserID:   []byte(t.Identity.UserID),
@@ -153,7 +154,7 @@ func ParseState(d map[string][]byte) *Token {
 		RenewAt:     parseTime(d[stateRenewAt]),
 		ObtainedAt:  parseTime(d[stateObtainedAt]),
 		LastRefresh: parseTime(d[stateLastRefresh]),
-		Source:      string(d[stateSource]),
+		Lineage:     string(d[stateLineage]),
 		Identity: authv1alpha1.IdentityStatus{
 			Provider:   string(d[stateProvider]),
 			Connection: string(d[stateConnection]),

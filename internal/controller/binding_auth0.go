@@ -17,7 +17,7 @@ import (
 // fetch reads the token of the binding's source from Auth0.
 func (r *BindingReconciler) fetch(ctx context.Context, in *bindingInput, notBefore time.Time) (*binding.Token, *binding.Failure) {
 	b := in.Binding
-	tok := &binding.Token{Source: in.Source}
+	tok := &binding.Token{Lineage: in.Lineage}
 	ev := expiry.Evidence{ObtainedAt: in.Now}
 	switch {
 	case binding.UsesTokenVault(b):
@@ -115,8 +115,8 @@ func outsideError(err error) binding.OutsideError {
 
 func (r *BindingReconciler) tenantNotReady(in *bindingInput) *binding.Failure {
 	msg := ""
-	if in.tenant != nil {
-		if c := meta.FindStatusCondition(in.tenant.TenantStatus().Conditions, authv1alpha1.ConditionReady); c != nil {
+	if in.tenantObject != nil {
+		if c := meta.FindStatusCondition(in.tenantObject.TenantStatus().Conditions, authv1alpha1.ConditionReady); c != nil {
 			msg = c.Message
 		}
 	}

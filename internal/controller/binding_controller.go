@@ -64,15 +64,18 @@ type BindingReconciler struct {
 // objects and clients its steps use.
 type bindingInput struct {
 	binding.Facts
-	tenantKey TenantKey
-	tenant    tenantObject     // nil when not found
-	api       ManagementAPI    // nil when the tenant cannot be used
-	identity  binding.Identity // the lineage the binding's token belongs to
-	state     *corev1.Secret
+	tenantKey    TenantKey
+	tenantObject tenantObject     // nil when not found
+	api          ManagementAPI    // nil when the tenant cannot be used
+	identity     binding.Identity // the lineage the binding's token belongs to
+	// stateSecret is the identity's refresh-state Secret (Facts.State is its data).
+	stateSecret *corev1.Secret
 	// rejected is a Secret of the state's name that binding.AcceptState refused, and why.
 	rejected    *corev1.Secret
 	rejectedWhy string
-	legacy      *corev1.Secret // a per-binding refresh-state Secret of an earlier version, to migrate
+	// legacySecret is a state Secret of an earlier version to migrate (per binding, or under
+	// the previous identity key); Facts.Legacy says there is one.
+	legacySecret *corev1.Secret
 	// override is the OAuth client of spec.refresh.clientCredentialsSecretRef, read only when the
 	// tenant allows overrides and the Secret is labelled for it.
 	override *oauthClient
@@ -116,7 +119,7 @@ func (r *BindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if p.Failure != nil {
 		reason = p.Failure.Reason
 	}
-	logf.FromContext(ctx).V(1).Info("Reconciled the binding", "action", d.Action.String(), "why", d.Why,
+	logf.FromContext(ctx).V(1).Info("Reconciled the binding", "trigger", string(d.Trigger), "action", d.Action.String(), "why", d.Why,
 		"steps", strings.Join(steps, ","), "reason", reason, "requeueAfter", res.RequeueAfter)
 	return res, err
 }

@@ -97,3 +97,8 @@ func TestParseTenantKeyReadsWhatStringWrites(t *testing.T) {
 		}
 	}
 }
+
+// sourceOf names the lineage a binding's token must come from.
+func sourceOf(b *authv1alpha1.IdPTokenBinding) string {
+	return identityOf(tenantKeyOf(b), b).Hash()
+}

@@ -22,19 +22,18 @@ import (
 // of spec.refresh.clientCredentialsSecretRef, never the connection's (Precheck enforces that the
 // tenant allows overrides at all).
 func (r *BindingReconciler) endpoint(ctx context.Context, in *bindingInput, held *binding.Token) (idp.Endpoint, *binding.Failure) {
-	spec := in.Binding.Spec.Refresh
-	if spec.ClientCredentialsSecretRef != nil && in.override == nil {
-		return idp.Endpoint{}, binding.OverrideClientUnusable()
-	}
-	if spec.TokenURL != "" {
-		return idp.Endpoint{TokenURL: spec.TokenURL, ClientID: in.override.id, ClientSecret: in.override.secret, Provider: held.Identity.Provider}, nil
+	source, fail := binding.ChooseEndpoint(in.Binding, in.Tenant, in.override != nil)
+	switch source {
+	case binding.EndpointRefused:
+		return idp.Endpoint{}, fail
+	case binding.EndpointOverride:
+		return idp.Endpoint{TokenURL: in.Binding.Spec.Refresh.TokenURL, ClientID: in.override.id, ClientSecret: in.override.secret, Provider: held.Identity.Provider}, nil
 	}
 	ep, f := r.connectionEndpoint(ctx, in, held)
 	if f != nil {
 		return ep, f
 	}
-	if in.override != nil {
-		// Another client of the same IdP, at the connection's own endpoint.
+	if source == binding.EndpointConnectionWithOverrideClient {
 		ep.ClientID, ep.ClientSecret = in.override.id, in.override.secret
 	}
 	return ep, nil
@@ -144,7 +143,7 @@ func (r *BindingReconciler) keptEndpoint(ctx context.Context, in *bindingInput, 
 	s := &corev1.Secret{}
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: idpClientName(in.tenantKey, held.Identity.Connection)}, s); err != nil ||
 		s.Labels[authv1alpha1.LabelRole] != roleIdPClient ||
-		string(s.Data[idpClientTokenURL]) != kept.TokenURL || string(s.Data[idpClientID]) != kept.ClientID {
+		!binding.KeptClientUsable(in.Binding, kept, string(s.Data[idpClientTokenURL]), string(s.Data[idpClientID])) {
 		return idp.Endpoint{}, false
 	}
 	return idp.Endpoint{TokenURL: kept.TokenURL, ClientID: kept.ClientID, ClientSecret: string(s.Data[idpClientSecret]),

@@ -21,7 +21,7 @@ import (
 func (r *BindingReconciler) gather(ctx context.Context, b *authv1alpha1.IdPTokenBinding) (*bindingInput, error) {
 	in := &bindingInput{tenantKey: tenantKeyOf(b)}
 	in.identity = identityOf(in.tenantKey, b)
-	in.Facts = binding.Facts{Binding: b, Now: r.Clock.Now().UTC(), Source: in.identity.Hash(), Jitter: r.jitter()}
+	in.Facts = binding.Facts{Binding: b, Now: r.Clock.Now().UTC(), Lineage: in.identity.Hash(), Jitter: r.jitter()}
 	in.Unresolved = b.Spec.User != nil && in.identity.Connection == ""
 	in.ForceSeenAt = r.forceSeen(b, in.Now)
 	if v, ok := r.forced.Load(b.UID); ok {
@@ -35,7 +35,7 @@ func (r *BindingReconciler) gather(ctx context.Context, b *authv1alpha1.IdPToken
 	}
 	peers := &authv1alpha1.IdPTokenBindingList{}
 	// Read only: the cache's own objects, not copies.
-	if err := r.Client.List(ctx, peers, client.MatchingFields{identityIndex: in.Source}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.List(ctx, peers, client.MatchingFields{identityIndex: in.Lineage}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	in.Policy = binding.PolicyOf(append(peers.Items, *b))
@@ -53,17 +53,17 @@ func (r *BindingReconciler) gather(ctx context.Context, b *authv1alpha1.IdPToken
 		in.Target, in.Conflict = nil, b.Spec.Secret.Name
 	}
 	if home := r.homeNamespace(in); home != "" {
-		if in.state, err = r.cachedSecret(ctx, home, in.identity.StateName()); err != nil {
+		if in.stateSecret, err = r.cachedSecret(ctx, home, in.identity.StateName()); err != nil {
 			return nil, err
 		}
-		in.setState(in.state)
-		if in.state == nil {
+		in.setState(in.stateSecret)
+		if in.stateSecret == nil {
 			if err := r.gatherPrevious(ctx, in, home); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if in.state == nil && in.legacy == nil {
+	if in.stateSecret == nil && in.legacySecret == nil {
 		// An earlier version kept refresh state per binding: migrate it, newest refresh token
 		// first, but only from a Secret the binding itself controls, and never into a lineage
 		// other namespaces share.
@@ -72,7 +72,7 @@ func (r *BindingReconciler) gather(ctx context.Context, b *authv1alpha1.IdPToken
 			return nil, err
 		}
 		if legacy != nil && binding.AcceptLegacyState(legacy, b, in.tenantKey.Kind) {
-			in.legacy = legacy
+			in.legacySecret = legacy
 			in.Held, in.Legacy = parseLegacyState(legacy, b, in.identity), true
 		}
 	}
@@ -92,8 +92,8 @@ func (r *BindingReconciler) gatherPrevious(ctx context.Context, in *bindingInput
 		return nil
 	}
 	if h := binding.ParseState(prev.Data); h != nil {
-		h.Source = in.Source
-		in.legacy, in.Held, in.Legacy = prev, h, true
+		h.Lineage = in.Lineage
+		in.legacySecret, in.Held, in.Legacy = prev, h, true
 	}
 	return nil
 }
@@ -104,10 +104,10 @@ func (in *bindingInput) stateOwner() binding.StateOwner {
 }
 
 func (in *bindingInput) tenantUID() types.UID {
-	if in.tenant == nil {
+	if in.tenantObject == nil {
 		return ""
 	}
-	return in.tenant.GetUID()
+	return in.tenantObject.GetUID()
 }
 
 // forceSeen is when this manager first saw the binding's pending force-refresh value.
@@ -141,7 +141,7 @@ func (in *bindingInput) setState(s *corev1.Secret) {
 			s = nil
 		}
 	}
-	in.state, in.State, in.Held = s, nil, nil
+	in.stateSecret, in.State, in.Held = s, nil, nil
 	if s != nil {
 		in.State = s.Data
 		if in.State == nil {
@@ -164,7 +164,7 @@ func (r *BindingReconciler) gatherTenant(ctx context.Context, in *bindingInput) 
 	case err != nil:
 		return err
 	}
-	in.tenant, in.Tenant.Found = t, true
+	in.tenantObject, in.Tenant.Found = t, true
 	in.Tenant.HomeKnown = r.homeNamespace(in) != ""
 	in.Tenant.OverrideAllowed = t.TenantSpec().RefreshOverride == authv1alpha1.RefreshOverrideAllowed
 	if ct, ok := t.(*authv1alpha1.ClusterAuth0Tenant); ok {
@@ -215,7 +215,7 @@ func (r *BindingReconciler) reread(ctx context.Context, in *bindingInput) (*bind
 	in.Fresh = true
 	if home := r.homeNamespace(in); home != "" {
 		key := types.NamespacedName{Namespace: home, Name: in.identity.StateName()}
-		if mine := r.states.ahead(key, in.state); mine != nil {
+		if mine := r.states.ahead(key, in.stateSecret); mine != nil {
 			in.setState(mine) // this manager's own write, which the cache has not caught up with
 			return binding.Start(&in.Facts), nil
 		}
@@ -223,12 +223,12 @@ func (r *BindingReconciler) reread(ctx context.Context, in *bindingInput) (*bind
 		err := r.APIReader.Get(ctx, key, s)
 		switch {
 		case apierrors.IsNotFound(err):
-			if in.state != nil {
+			if in.stateSecret != nil {
 				in.setState(nil)
 			}
 		case err != nil:
 			return nil, err
-		case in.state == nil || s.ResourceVersion != in.state.ResourceVersion:
+		case in.stateSecret == nil || s.ResourceVersion != in.stateSecret.ResourceVersion:
 			in.setState(s)
 		}
 	}

@@ -29,7 +29,7 @@ func (r *BindingReconciler) applyState(ctx context.Context, in *bindingInput, h 
 	// blip of the API server: this write has its own deadline and retries.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateWriteTimeout)
 	defer cancel()
-	current := in.state
+	current := in.stateSecret
 	var foreign string
 	write := func() error {
 		data := h.StateData()
@@ -66,9 +66,7 @@ func (r *BindingReconciler) applyState(ctx context.Context, in *bindingInput, h 
 				return false
 			}
 			current = fresh
-			if theirs := binding.ParseState(fresh.Data); theirs != nil && theirs.ObtainedAt.After(h.ObtainedAt) {
-				h = theirs // someone renewed the lineage after us: theirs is newer
-			}
+			h = binding.MergeOnConflict(h, binding.ParseState(fresh.Data))
 			return true
 		}
 		return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err)
@@ -79,7 +77,7 @@ func (r *BindingReconciler) applyState(ctx context.Context, in *bindingInput, h 
 	if err != nil {
 		return nil, fmt.Errorf("writing refresh-state secret %q: %w", in.identity.StateName(), err)
 	}
-	in.state = current
+	in.stateSecret = current
 	return h, nil
 }
 
@@ -101,22 +99,22 @@ func (e *foreignStateError) failure() *binding.Failure {
 // again after binding.BusyRetry instead of sending a refresh token it may have spent. With no
 // state Secret yet, the claim creates it with the token held.
 func (r *BindingReconciler) claim(ctx context.Context, in *bindingInput, p *binding.Pass) error {
-	if in.state != nil && !binding.CanClaim(in.state.Annotations, r.Holder, in.Now) {
+	if in.stateSecret != nil && !binding.CanClaim(in.stateSecret.Annotations, r.Holder, in.Now) {
 		p.RecordClaim(binding.ClaimBusy, nil)
 		return nil
 	}
 	data := p.Held.StateData()
-	if in.state != nil {
-		data = in.state.Data
+	if in.stateSecret != nil {
+		data = in.stateSecret.Data
 	}
-	s := r.stateSecret(in, in.state, data)
+	s := r.stateSecret(in, in.stateSecret, data)
 	s.Annotations[authv1alpha1.AnnotationRefreshClaim] = binding.NewClaim(r.Holder, in.Now).String()
 	var err error
 	from := ""
-	if in.state == nil {
+	if in.stateSecret == nil {
 		err = r.Client.Create(ctx, s, client.FieldOwner(FieldManager))
 	} else {
-		from = in.state.ResourceVersion
+		from = in.stateSecret.ResourceVersion
 		err = r.Client.Update(ctx, s, client.FieldOwner(FieldManager))
 	}
 	switch {
@@ -139,7 +137,7 @@ func (r *BindingReconciler) claim(ctx context.Context, in *bindingInput, p *bind
 	if r.states != nil {
 		r.states.wrote(from, s)
 	}
-	in.state = s
+	in.stateSecret = s
 	p.RecordClaim(binding.ClaimTaken, nil)
 	return nil
 }
@@ -169,7 +167,7 @@ func (r *BindingReconciler) stateSecret(in *bindingInput, current *corev1.Secret
 		s.ResourceVersion = current.ResourceVersion
 		s.OwnerReferences = current.OwnerReferences
 	}
-	if t := in.tenant; t != nil && len(s.OwnerReferences) == 0 {
+	if t := in.tenantObject; t != nil && len(s.OwnerReferences) == 0 {
 		gvk := authv1alpha1.GroupVersion.WithKind(string(in.tenantKey.Kind))
 		s.OwnerReferences = []metav1.OwnerReference{{
 			APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind, Name: t.GetName(), UID: t.GetUID(), Controller: ptr.To(true),
@@ -181,12 +179,12 @@ func (r *BindingReconciler) stateSecret(in *bindingInput, current *corev1.Secret
 // dropLegacyState deletes the per-binding refresh-state Secret of an earlier version once the
 // identity's state holds the lineage.
 func (r *BindingReconciler) dropLegacyState(ctx context.Context, in *bindingInput) error {
-	if in.legacy == nil || in.state == nil {
+	if in.legacySecret == nil || in.stateSecret == nil {
 		return nil
 	}
-	if err := r.Client.Delete(ctx, in.legacy, client.Preconditions{UID: &in.legacy.UID}); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("deleting the migrated refresh-state secret %q: %w", in.legacy.Name, err)
+	if err := r.Client.Delete(ctx, in.legacySecret, client.Preconditions{UID: &in.legacySecret.UID}); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting the migrated refresh-state secret %q: %w", in.legacySecret.Name, err)
 	}
-	in.legacy = nil
+	in.legacySecret = nil
 	return nil
 }

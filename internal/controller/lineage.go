@@ -17,12 +17,6 @@ func identityOf(tenant TenantKey, b *authv1alpha1.IdPTokenBinding) binding.Ident
 	return binding.IdentityOf(tenant.String(), b)
 }
 
-// sourceOf names the lineage a binding's token must come from; a token held for another source
-// (the spec now names another user, connection or tenant) is not the binding's.
-func sourceOf(b *authv1alpha1.IdPTokenBinding) string {
-	return identityOf(tenantKeyOf(b), b).Hash()
-}
-
 // identityIndexValues are the identity-index entries of a binding: its lineage, and the name the
 // versions before length-prefixed identity keys gave it, so that the state collector keeps an
 // unmigrated state Secret for as long as a binding may still migrate it.
@@ -102,9 +96,9 @@ func legacySourceOf(b *authv1alpha1.IdPTokenBinding) string {
 // written for the binding's current source; its refresh token is the newest of the lineage.
 func parseLegacyState(s *corev1.Secret, b *authv1alpha1.IdPTokenBinding, id binding.Identity) *binding.Token {
 	h := binding.ParseState(s.Data)
-	if h == nil || h.Source != legacySourceOf(b) {
+	if h == nil || h.Lineage != legacySourceOf(b) {
 		return nil
 	}
-	h.Source = id.Hash()
+	h.Lineage = id.Hash()
 	return h
 }

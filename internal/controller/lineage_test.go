@@ -89,7 +89,7 @@ var _ = Describe("Identity lineage", func() {
 			AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Auth0RefreshHash: binding.HashToken(auth0RT),
 			Expiry:     expiry.Determine(expiry.Evidence{IdPExpiresIn: tok.ExpiresIn, ObtainedAt: now}),
 			ObtainedAt: now, LastRefresh: now, RenewAt: now.Add(time.Hour).Truncate(time.Second),
-			Source:   legacySourceOf(b),
+			Lineage:  legacySourceOf(b),
 			Identity: authv1alpha1.IdentityStatus{Provider: "oauth2", Connection: "lineage-sim"},
 		}
 		Expect(k8s.Create(suiteCtx, &corev1.Secret{

@@ -59,7 +59,7 @@ var _ = Describe("Teams that share a lineage cannot touch each other's tokens", 
 		forged := &binding.Token{
 			AccessToken: forgedToken, RefreshToken: "forged-refresh-token",
 			ObtainedAt: now, LastRefresh: now, RenewAt: now.Add(365 * 24 * time.Hour).Truncate(time.Second),
-			Source:   legacySourceOf(evil),
+			Lineage:  legacySourceOf(evil),
 			Identity: authv1alpha1.IdentityStatus{Provider: "oauth2", Connection: "trust-sim"},
 			Endpoint: binding.Endpoint{TokenURL: attacker.URL + "/token", ClientID: "x", Provider: "oauth2"},
 		}
@@ -105,7 +105,7 @@ var _ = Describe("Teams that share a lineage cannot touch each other's tokens", 
 		b := userBinding(ns, "mine", "prod", uid, "trust-sim")
 		name := stateNameOf(b)
 		now := time.Now().UTC()
-		forged := &binding.Token{AccessToken: forgedToken, ObtainedAt: now, RenewAt: now.Add(time.Hour).Truncate(time.Second), Source: sourceOf(b)}
+		forged := &binding.Token{AccessToken: forgedToken, ObtainedAt: now, RenewAt: now.Add(time.Hour).Truncate(time.Second), Lineage: sourceOf(b)}
 		forged.Expiry.ExpiresAt = now.Add(time.Hour).Truncate(time.Second)
 		Expect(k8s.Create(suiteCtx, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{

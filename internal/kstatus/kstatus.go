@@ -32,9 +32,6 @@ var stalledReasons = map[string]bool{
 	authv1alpha1.ReasonTokenVaultCredentialsInvalid:  true,
 }
 
-// Stalled tells whether a Ready=False reason needs a person rather than a retry.
-func Stalled(reason string) bool { return stalledReasons[reason] }
-
 // Set keeps Reconciling and Stalled in step with Ready: both absent when Ready is True; Stalled
 // for a failure that needs a person; Reconciling while the operator is still trying. now is the
 // transition time of a condition that changes.
