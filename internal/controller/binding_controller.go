@@ -218,23 +218,6 @@ func (r *BindingReconciler) report(ctx context.Context, in *bindingInput, p *bin
 	return ctrl.Result{RequeueAfter: after, Priority: ptr.To(scheduledPriority)}, nil
 }
 
-// reportRejectedState records, once per version of the Secret, that a Secret of the identity's
-// state name was not used: it names the Secret and the rule it failed, never its data.
-func (r *BindingReconciler) reportRejectedState(in *bindingInput) {
-	s := in.rejected
-	if s == nil {
-		return
-	}
-	if prev, ok := r.rejectedStates.Swap(in.Binding.UID, s.ResourceVersion); ok && prev == s.ResourceVersion {
-		return
-	}
-	r.Recorder.Eventf(in.Binding, nil, corev1.EventTypeWarning, ReasonStateRejected, "ReadState",
-		"Ignored Secret %s/%s as the identity's refresh state: %s", s.Namespace, s.Name, in.rejectedWhy)
-}
-
-// ReasonStateRejected is the Event reason for a refresh-state Secret that was not used.
-const ReasonStateRejected = "StateRejected"
-
 // statusLagWait is how long a pass waits for the cache to see the binding's last status write.
 const statusLagWait = 200 * time.Millisecond
 

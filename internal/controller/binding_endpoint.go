@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -148,4 +149,27 @@ func (r *BindingReconciler) keptEndpoint(ctx context.Context, in *bindingInput, 
 	}
 	return idp.Endpoint{TokenURL: kept.TokenURL, ClientID: kept.ClientID, ClientSecret: string(s.Data[idpClientSecret]),
 		AuthStyle: kept.AuthStyle, Provider: kept.Provider}, true
+}
+
+// overrideClient reads spec.refresh.clientCredentialsSecretRef, which may only name a Secret
+// labelled auth.idptoken.dev/oauth-client: "true": its labels are checked on the Secret's
+// metadata before its data is read, so no other Secret's values are ever read or sent.
+func (r *BindingReconciler) overrideClient(ctx context.Context, in *bindingInput) (*oauthClient, *binding.Failure) {
+	b := in.Binding
+	ref := b.Spec.Refresh.ClientCredentialsSecretRef
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	switch err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: ref.Name}, m); {
+	case apierrors.IsNotFound(err):
+		return nil, binding.OverrideClientNotFound(b)
+	case err != nil:
+		return nil, binding.OverrideClientUnreadable(err.Error())
+	case m.Labels[authv1alpha1.LabelOAuthClient] != "true":
+		return nil, binding.OverrideClientNotLabelled(b)
+	}
+	id, secret, err := readClientCredentials(ctx, r.APIReader, b.Namespace, ref)
+	if err != nil {
+		return nil, binding.OverrideClientInvalid(err.Error())
+	}
+	return &oauthClient{id: id, secret: secret}, nil
 }

@@ -234,26 +234,3 @@ func (r *BindingReconciler) reread(ctx context.Context, in *bindingInput) (*bind
 	}
 	return binding.Start(&in.Facts), nil
 }
-
-// overrideClient reads spec.refresh.clientCredentialsSecretRef, which may only name a Secret
-// labelled auth.idptoken.dev/oauth-client: "true": its labels are checked on the Secret's
-// metadata before its data is read, so no other Secret's values are ever read or sent.
-func (r *BindingReconciler) overrideClient(ctx context.Context, in *bindingInput) (*oauthClient, *binding.Failure) {
-	b := in.Binding
-	ref := b.Spec.Refresh.ClientCredentialsSecretRef
-	m := &metav1.PartialObjectMetadata{}
-	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	switch err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: ref.Name}, m); {
-	case apierrors.IsNotFound(err):
-		return nil, binding.OverrideClientNotFound(b)
-	case err != nil:
-		return nil, binding.OverrideClientUnreadable(err.Error())
-	case m.Labels[authv1alpha1.LabelOAuthClient] != "true":
-		return nil, binding.OverrideClientNotLabelled(b)
-	}
-	id, secret, err := readClientCredentials(ctx, r.APIReader, b.Namespace, ref)
-	if err != nil {
-		return nil, binding.OverrideClientInvalid(err.Error())
-	}
-	return &oauthClient{id: id, secret: secret}, nil
-}

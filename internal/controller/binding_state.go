@@ -188,3 +188,20 @@ func (r *BindingReconciler) dropLegacyState(ctx context.Context, in *bindingInpu
 	in.legacySecret = nil
 	return nil
 }
+
+// reportRejectedState records, once per version of the Secret, that a Secret of the identity's
+// state name was not used: it names the Secret and the rule it failed, never its data.
+func (r *BindingReconciler) reportRejectedState(in *bindingInput) {
+	s := in.rejected
+	if s == nil {
+		return
+	}
+	if prev, ok := r.rejectedStates.Swap(in.Binding.UID, s.ResourceVersion); ok && prev == s.ResourceVersion {
+		return
+	}
+	r.Recorder.Eventf(in.Binding, nil, corev1.EventTypeWarning, ReasonStateRejected, "ReadState",
+		"Ignored Secret %s/%s as the identity's refresh state: %s", s.Namespace, s.Name, in.rejectedWhy)
+}
+
+// ReasonStateRejected is the Event reason for a refresh-state Secret that was not used.
+const ReasonStateRejected = "StateRejected"
