@@ -25,16 +25,17 @@ import (
 func (r *BindingReconciler) applyTarget(ctx context.Context, in *bindingInput, h *binding.Token) (*binding.Failure, error) {
 	b := in.Binding
 	want := binding.DesiredTarget(b, h)
-	if in.Target != nil && in.Target.Type != want.Type {
+	current := in.Target // the planner's input is left as it was gathered
+	if current != nil && current.Type != want.Type {
 		// A Secret's type is immutable: replace it.
-		if err := r.Client.Delete(ctx, in.Target); client.IgnoreNotFound(err) != nil {
-			return nil, fmt.Errorf("replacing secret %q to change its type: %w", in.Target.Name, err)
+		if err := r.Client.Delete(ctx, current); client.IgnoreNotFound(err) != nil {
+			return nil, fmt.Errorf("replacing secret %q to change its type: %w", current.Name, err)
 		}
-		in.Target = nil
+		current = nil
 	}
 	var err error
 	var rv *string
-	if in.Target == nil {
+	if current == nil {
 		s := targetSecret(want, b)
 		if err = r.Client.Create(ctx, s, client.FieldOwner(FieldManager)); err == nil {
 			rv = &s.ResourceVersion
@@ -47,10 +48,10 @@ func (r *BindingReconciler) applyTarget(ctx context.Context, in *bindingInput, h
 				return binding.TargetConflict(s.Name), nil
 			}
 			err = nil // the cache lags behind our own write: apply below
-			in.Target = existing
+			current = existing
 		}
 	}
-	if err == nil && in.Target != nil {
+	if err == nil && current != nil {
 		ac := targetApplyConfiguration(want, b)
 		if err = r.Client.Apply(ctx, ac, client.FieldOwner(FieldManager), client.ForceOwnership); err == nil {
 			rv = ac.ResourceVersion
