@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/idptoken/idptoken-operator/internal/httpclient"
 	"github.com/idptoken/idptoken-operator/internal/safetext"
 
 	"golang.org/x/oauth2"
@@ -408,7 +408,7 @@ func (c *Client) attempt(ctx context.Context, req request, tok *oauth2.Token, ge
 		c.tokens.invalidate(gen)
 	case http.StatusTooManyRequests:
 		c.stats.rateLimited.Add(1)
-		body, _ := readLimited(resp.Body, c.cfg.MaxResponseBytes)
+		body, _ := httpclient.ReadLimited(resp.Body, c.cfg.MaxResponseBytes)
 		apiErr := newStatusError(req.method, req.display, resp.StatusCode, body, secrets...)
 		apiErr.RetryAfter = wait
 		return nil, apiErr
@@ -419,13 +419,13 @@ func (c *Client) attempt(ctx context.Context, req request, tok *oauth2.Token, ge
 // readResponse reads a Management API answer; secrets are scrubbed from any
 // server text that goes into an error.
 func (c *Client) readResponse(ctx context.Context, req request, resp *http.Response, secrets []string) ([]byte, error) {
-	body, err := readLimited(resp.Body, c.cfg.MaxResponseBytes)
+	body, err := httpclient.ReadLimited(resp.Body, c.cfg.MaxResponseBytes)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// A failed or oversize read only costs us the error's message.
 		return nil, newStatusError(req.method, req.display, resp.StatusCode, body, secrets...)
 	}
 	switch {
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, httpclient.ErrTooLarge):
 		return nil, req.badResponse(resp.StatusCode, fmt.Errorf("response body exceeds %d bytes", c.cfg.MaxResponseBytes))
 	case err != nil:
 		if ctx.Err() != nil {
@@ -441,30 +441,12 @@ func (c *Client) readResponse(ctx context.Context, req request, resp *http.Respo
 }
 
 func (r request) networkError(err error) *APIError {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err // the URL is already in Path
-	}
-	return &APIError{Kind: Network, Method: r.method, Path: r.display, Err: err}
+	// The cause without the *url.Error around it: the URL is already in Path.
+	return &APIError{Kind: Network, Method: r.method, Path: r.display, Err: httpclient.TransportCause(err)}
 }
 
 func (r request) badRequest(err error) *APIError {
 	return &APIError{Kind: BadRequest, Method: r.method, Path: r.display, Err: err}
-}
-
-var errTooLarge = errors.New("response body too large")
-
-// readLimited reads at most limit bytes; one byte more means the body is too
-// large, which is an error rather than a silently truncated document.
-func readLimited(r io.Reader, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, errTooLarge
-	}
-	return b, nil
 }
 
 func isJSON(contentType string) bool {

@@ -1,19 +1,16 @@
 package auth0
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
 	"k8s.io/utils/clock"
 
+	"github.com/idptoken/idptoken-operator/internal/httpclient"
 	"github.com/idptoken/idptoken-operator/internal/metrics"
 )
 
@@ -109,15 +106,8 @@ func (cfg Config) withDefaults() (Config, error) {
 // validateDomain insists on a bare host[:port] so that a typo such as
 // "https://tenant.auth0.com/" fails loudly instead of producing odd URLs.
 func validateDomain(domain string) error {
-	if domain == "" {
-		return errors.New("auth0: config: Domain is empty")
-	}
-	if strings.ContainsAny(domain, "/?#@ \t\r\n\\") {
-		return fmt.Errorf("auth0: config: Domain %q must be a host or host:port without scheme or path", domain)
-	}
-	u, err := url.Parse("https://" + domain)
-	if err != nil || u.Host != domain || u.Hostname() == "" {
-		return fmt.Errorf("auth0: config: Domain %q is not a valid host or host:port", domain)
+	if err := httpclient.CheckHost(domain); err != nil {
+		return fmt.Errorf("auth0: config: Domain %w", err)
 	}
 	return nil
 }
@@ -132,31 +122,23 @@ func (cfg Config) limit() rate.Limit {
 
 // newHTTPClient builds the tenant's HTTP client: the default transport's
 // proxy and pooling behaviour, TLS 1.2+, the system roots plus CABundle,
-// and a per-request timeout.
+// a per-request timeout, and no redirects (NoRedirects).
 func newHTTPClient(cfg Config) (*http.Client, error) {
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
-	if len(cfg.CABundle) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(cfg.CABundle) {
-			return nil, errors.New("auth0: config: CABundle contains no valid PEM certificate")
-		}
-		tlsConfig.RootCAs = pool
+	transport, err := httpclient.NewTransport(cfg.CABundle)
+	switch {
+	case errors.Is(err, httpclient.ErrInvalidCABundle):
+		return nil, fmt.Errorf("auth0: config: CABundle %w", err)
+	case err != nil:
+		return nil, fmt.Errorf("auth0: %w", err)
 	}
-	base, ok := http.DefaultTransport.(*http.Transport)
-	if !ok {
-		return nil, errors.New("auth0: http.DefaultTransport is not an *http.Transport")
-	}
-	transport := base.Clone()
-	transport.TLSClientConfig = tlsConfig
 	instrumented := metrics.InstrumentAuth0(cfg.MetricsTenant, cfg.Domain, transport)
-	return &http.Client{Transport: instrumented, Timeout: cfg.Timeout, CheckRedirect: NoRedirects}, nil
+	return httpclient.New(instrumented, cfg.Timeout), nil
 }
 
 // NoRedirects is the CheckRedirect of every client that carries credentials: a token endpoint
 // that answers 3xx gets no second request, so a refresh token or client secret is never
 // re-posted to the Location it names. The 3xx response itself is returned, and fails as a
-// non-2xx answer.
-func NoRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+// non-2xx answer. It is httpclient.RefuseRedirects.
+func NoRedirects(req *http.Request, via []*http.Request) error {
+	return httpclient.RefuseRedirects(req, via)
+}

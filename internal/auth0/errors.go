@@ -1,13 +1,13 @@
 package auth0
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/idptoken/idptoken-operator/internal/httpclient"
 	"github.com/idptoken/idptoken-operator/internal/safetext"
 )
 
@@ -99,25 +99,11 @@ func (e *APIError) Error() string {
 	b.WriteByte(' ')
 	b.WriteString(e.Path)
 	b.WriteString(": ")
-	if e.StatusCode != 0 {
-		fmt.Fprintf(&b, "%d %s", e.StatusCode, http.StatusText(e.StatusCode))
-	} else {
-		b.WriteString(strings.ToLower(e.Kind.String()))
-	}
+	httpclient.WriteStatus(&b, e.StatusCode, e.Kind.String())
 	if e.Code != "" {
 		fmt.Fprintf(&b, " (%s)", e.Code)
 	}
-	if e.Message != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Message)
-	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	if e.RetryAfter > 0 {
-		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
-	}
+	httpclient.WriteDetail(&b, e.Message, e.Err, e.RetryAfter)
 	return b.String()
 }
 
@@ -204,28 +190,19 @@ func kindForStatus(status int) ErrorKind {
 	}
 }
 
-// managementErrorBody is the error shape of the Management API:
-// {"statusCode":404,"error":"Not Found","message":"...","errorCode":"inexistent_user"}.
-type managementErrorBody struct {
-	Message   string `json:"message"`
-	ErrorCode string `json:"errorCode"`
-}
-
 // newStatusError builds the APIError for a non-2xx Management API response.
-// Only errorCode and message are taken from the body; anything that does not
-// parse is ignored so the raw body can never leak into the error. secrets are
-// the values sent or held for the request (the M2M access token, the client
+// Only errorCode and message are taken from the body
+// ({"statusCode":404,"error":"Not Found","message":"...","errorCode":"inexistent_user"});
+// anything that does not parse is ignored so the raw body can never leak into the error.
+// secrets are the values sent or held for the request (the M2M access token, the client
 // secret): they are scrubbed from the server's text and not kept.
 func newStatusError(method, path string, status int, body []byte, secrets ...string) *APIError {
-	var eb managementErrorBody
-	if err := json.Unmarshal(body, &eb); err != nil {
-		eb = managementErrorBody{}
-	}
+	code, message := httpclient.ParseManagementError(body)
 	return &APIError{
 		StatusCode: status,
 		Kind:       kindForStatus(status),
-		Code:       safetext.ScrubCode(eb.ErrorCode, 64, secrets...),
-		Message:    safetext.Scrub(eb.Message, maxMessageLen, secrets...),
+		Code:       safetext.ScrubCode(code, 64, secrets...),
+		Message:    safetext.Scrub(message, maxMessageLen, secrets...),
 		Method:     method,
 		Path:       path,
 	}

@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/time/rate"
 	"k8s.io/utils/clock"
+
+	"github.com/idptoken/idptoken-operator/internal/httpclient"
 )
 
 // Auth0 meters the Management API with a token bucket per tenant and reports it on every
@@ -246,7 +248,7 @@ func (p *pacer) holdFor429(h http.Header, status int, now time.Time) time.Durati
 	if status != http.StatusTooManyRequests {
 		return 0
 	}
-	if wait, ok := retryAfterHeader(h, now); ok {
+	if wait, ok := httpclient.RetryAfter(h, now, maxHold); ok {
 		if t := now.Add(wait); t.After(p.hold) {
 			p.hold = t
 		}
@@ -280,28 +282,10 @@ func (p *pacer) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// retryAfterHeader parses Retry-After (seconds or HTTP date).
-func retryAfterHeader(h http.Header, now time.Time) (time.Duration, bool) {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs >= 0 {
-		if secs > int64(maxHold/time.Second) {
-			return maxHold, true
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return clampWait(t.Sub(now)), true
-	}
-	return 0, false
-}
-
 // retryAfter works out how long a 429 asks us to wait when there is no client-side bucket to
 // pace the retry: Retry-After, else Auth0's x-ratelimit-reset, else a second.
 func retryAfter(h http.Header, now time.Time) time.Duration {
-	if d, ok := retryAfterHeader(h, now); ok {
+	if d, ok := httpclient.RetryAfter(h, now, maxHold); ok {
 		return d
 	}
 	if reset, ok := rateLimitReset(h); ok {

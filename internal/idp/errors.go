@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idptoken/idptoken-operator/internal/httpclient"
 	"github.com/idptoken/idptoken-operator/internal/metrics"
 	"github.com/idptoken/idptoken-operator/internal/safetext"
 
@@ -84,29 +85,16 @@ type RefreshError struct {
 func (e *RefreshError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "idp: refreshing at %s: ", e.TokenURL)
-	switch {
-	case e.StatusCode != 0:
-		fmt.Fprintf(&b, "%d %s", e.StatusCode, http.StatusText(e.StatusCode))
-	case e.Kind == Transient:
-		b.WriteString("network error")
-	default:
-		b.WriteString(strings.ToLower(e.Kind.String()))
+	noStatus := e.Kind.String()
+	if e.Kind == Transient {
+		noStatus = "network error"
 	}
+	httpclient.WriteStatus(&b, e.StatusCode, noStatus)
 	if e.Code != "" {
 		b.WriteString(": ")
 		b.WriteString(e.Code)
 	}
-	if e.Description != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Description)
-	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	if e.RetryAfter > 0 {
-		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
-	}
+	httpclient.WriteDetail(&b, e.Description, e.Err, e.RetryAfter)
 	return b.String()
 }
 

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 	"k8s.io/utils/clock"
 
+	"github.com/idptoken/idptoken-operator/internal/httpclient"
 	"github.com/idptoken/idptoken-operator/internal/metrics"
 	"github.com/idptoken/idptoken-operator/internal/safetext"
 )
@@ -70,12 +71,10 @@ type Refresher struct {
 // httpClient never follows redirects, whatever client it was given: a 3xx from a token endpoint
 // must not re-post the refresh token and client secret to the Location it names.
 func (r *Refresher) httpClient() *http.Client {
-	c := http.Client{Timeout: defaultTimeout}
-	if r.HTTPClient != nil {
-		c = *r.HTTPClient
+	if r.HTTPClient == nil {
+		return httpclient.New(nil, defaultTimeout)
 	}
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &c
+	return httpclient.WithoutRedirects(r.HTTPClient)
 }
 
 func (r *Refresher) clock() clock.Clock {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 	"k8s.io/utils/clock"
 
+	"github.com/idptoken/idptoken-operator/internal/httpclient"
 	"github.com/idptoken/idptoken-operator/internal/safetext"
 )
 
@@ -75,13 +75,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	return &Client{
 		cfg: r,
-		http: &http.Client{
-			Transport: r.Transport,
-			Timeout:   r.Timeout,
-			// A token endpoint that redirects is misconfigured or hostile:
-			// never resend the signed JWTs (or a secret) somewhere else.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		// A token endpoint that redirects is misconfigured or hostile: the
+		// client never resends the signed JWTs (or a secret) somewhere else.
+		http:     httpclient.New(r.Transport, r.Timeout),
 		endpoint: "https://" + r.Domain + "/oauth/token",
 		signer:   s,
 		limiter:  rate.NewLimiter(r.limit(), r.Burst),
@@ -156,15 +152,12 @@ func (c *Client) Exchange(ctx context.Context, userID, connection, auditContext 
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL adds nothing and the body is not in it
-		}
-		return nil, fail(Transient, err)
+		// The cause without the *url.Error around it: the URL adds nothing.
+		return nil, fail(Transient, httpclient.TransportCause(err))
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, readErr := readLimited(resp.Body, c.cfg.MaxResponseBytes)
-	if readErr != nil && !errors.Is(readErr, errTooLarge) && ctx.Err() != nil {
+	body, readErr := httpclient.ReadLimited(resp.Body, c.cfg.MaxResponseBytes)
+	if readErr != nil && !errors.Is(readErr, httpclient.ErrTooLarge) && ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	tok, err := interpretResponse(resp.StatusCode, resp.Header, body, readErr, now, c.cfg.Clock.Now(), sent...)
@@ -189,20 +182,14 @@ func (c *Client) Exchange(ctx context.Context, userID, connection, auditContext 
 // from the server's error and error_description.
 func interpretResponse(status int, h http.Header, body []byte, readErr error, sentAt, now time.Time, sent ...string) (*Token, error) {
 	if status < 200 || status > 299 {
-		var eb struct {
-			Error            string `json:"error"`
-			ErrorDescription string `json:"error_description"`
-		}
-		if json.Unmarshal(body, &eb) != nil {
-			eb.Error, eb.ErrorDescription = "", ""
-		}
+		code, description := httpclient.ParseOAuthError(body)
 		// Classified on the code as received, so that scrubbing can never
 		// change the kind; only the scrubbed text is kept in the error.
 		e := &Error{
-			Kind:        kindForStatus(status, safetext.Clip(eb.Error, 64)),
+			Kind:        kindForStatus(status, safetext.Clip(code, 64)),
 			StatusCode:  status,
-			Code:        safetext.ScrubCode(eb.Error, 64, sent...),
-			Description: safetext.Scrub(eb.ErrorDescription, maxDescription, sent...),
+			Code:        safetext.ScrubCode(code, 64, sent...),
+			Description: safetext.Scrub(description, maxDescription, sent...),
 		}
 		switch {
 		case status >= 300 && status < 400:
@@ -212,7 +199,7 @@ func interpretResponse(status int, h http.Header, body []byte, readErr error, se
 		}
 		return nil, e
 	}
-	if errors.Is(readErr, errTooLarge) {
+	if errors.Is(readErr, httpclient.ErrTooLarge) {
 		return nil, &Error{Kind: Transient, StatusCode: status, Err: readErr}
 	}
 	if readErr != nil {
@@ -291,13 +278,8 @@ const defaultRetryAfter = time.Second
 // retryAfter parses Retry-After (seconds or an HTTP date), else Auth0's
 // x-ratelimit-reset (epoch seconds), else a second.
 func retryAfter(h http.Header, now time.Time) time.Duration {
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs >= 0 {
-			return time.Duration(min(secs, int64(maxHold/time.Second))) * time.Second
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return max(0, min(t.Sub(now), maxHold))
-		}
+	if d, ok := httpclient.RetryAfter(h, now, maxHold); ok {
+		return d
 	}
 	if v := strings.TrimSpace(h.Get("X-Ratelimit-Reset")); v != "" {
 		if epoch, err := strconv.ParseInt(v, 10, 64); err == nil {
@@ -351,18 +333,4 @@ func sleep(ctx context.Context, clk clock.Clock, d time.Duration) error {
 	case <-t.C():
 		return nil
 	}
-}
-
-var errTooLarge = errors.New("the response body exceeds the size limit")
-
-// readLimited reads at most limit bytes; one more is errTooLarge.
-func readLimited(r io.Reader, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, errTooLarge
-	}
-	return b, nil
 }

@@ -11,19 +11,19 @@ package tokenvault
 
 import (
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
 	"k8s.io/utils/clock"
+
+	"github.com/idptoken/idptoken-operator/internal/httpclient"
 )
 
 // Defaults. Auth0 counts Token Vault exchanges against the Authentication API
@@ -230,18 +230,8 @@ func ParsePrivateKey(pemBytes []byte) (*rsa.PrivateKey, error) {
 
 // validateDomain insists on a bare host[:port].
 func validateDomain(domain string) error {
-	bad := func(problem string) error {
-		return &ConfigError{Reason: ReasonInvalidConfig, Field: "Domain", Problem: problem}
-	}
-	if domain == "" {
-		return bad("is empty")
-	}
-	if strings.ContainsAny(domain, "/?#@ \t\r\n\\") {
-		return bad(fmt.Sprintf("%q must be a host or host:port without scheme or path", domain))
-	}
-	u, err := url.Parse("https://" + domain)
-	if err != nil || u.Host != domain || u.Hostname() == "" {
-		return bad(fmt.Sprintf("%q is not a valid host or host:port", domain))
+	if err := httpclient.CheckHost(domain); err != nil {
+		return &ConfigError{Reason: ReasonInvalidConfig, Field: "Domain", Problem: err.Error()}
 	}
 	return nil
 }
@@ -249,22 +239,12 @@ func validateDomain(domain string) error {
 // newTransport clones the default transport (proxy settings, pooling) with
 // TLS 1.2+ and the system roots plus caBundle.
 func newTransport(caBundle []byte) (*http.Transport, error) {
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
-	if len(caBundle) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(caBundle) {
-			return nil, &ConfigError{Reason: ReasonInvalidConfig, Field: "CABundle", Problem: "contains no valid PEM certificate"}
-		}
-		tlsConfig.RootCAs = pool
+	t, err := httpclient.NewTransport(caBundle)
+	switch {
+	case errors.Is(err, httpclient.ErrInvalidCABundle):
+		return nil, &ConfigError{Reason: ReasonInvalidConfig, Field: "CABundle", Problem: err.Error()}
+	case err != nil:
+		return nil, fmt.Errorf("tokenvault: %w", err)
 	}
-	base, ok := http.DefaultTransport.(*http.Transport)
-	if !ok {
-		return nil, errors.New("tokenvault: http.DefaultTransport is not an *http.Transport")
-	}
-	t := base.Clone()
-	t.TLSClientConfig = tlsConfig
 	return t, nil
 }

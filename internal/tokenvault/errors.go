@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/idptoken/idptoken-operator/internal/httpclient"
 )
 
 // Kind classifies a failed exchange by what the caller should do about it.
@@ -107,25 +109,11 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "tokenvault: exchange for user %q on connection %q: ", e.UserID, e.Connection)
-	if e.StatusCode != 0 {
-		fmt.Fprintf(&b, "%d %s", e.StatusCode, http.StatusText(e.StatusCode))
-	} else {
-		b.WriteString(strings.ToLower(e.Kind.String()))
-	}
+	httpclient.WriteStatus(&b, e.StatusCode, e.Kind.String())
 	if e.Code != "" {
 		fmt.Fprintf(&b, " (%s)", e.Code)
 	}
-	if e.Description != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Description)
-	}
-	if e.Err != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
-	}
-	if e.RetryAfter > 0 {
-		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
-	}
+	httpclient.WriteDetail(&b, e.Description, e.Err, e.RetryAfter)
 	return b.String()
 }
 
