@@ -26,7 +26,7 @@ func serverAnswer(limit, remaining int, reset time.Time) http.Header {
 
 // bucketAfter is what a token-bucket server of size, refilling at perSecond, reports when its
 // level after a request is level at now: remaining and reset under either reading (epoch
-// seconds, rounded up), as internal/auth0sim computes them.
+// seconds, rounded up), as test/auth0sim computes them.
 func bucketAfter(size int, perSecond, level float64, now time.Time, whenFull bool) (int, time.Time) {
 	wait := (math.Floor(level) + 1 - level) / perSecond
 	if whenFull {
