@@ -29,6 +29,7 @@ func TestIdentityKeysNameOneLineagePerIdentity(t *testing.T) {
 		// Before length-prefixed keys, a NUL in a connection name made these two one lineage.
 		"a NUL-spelled vault": {Tenant: clusterTenant, UserID: "google-oauth2|1", Connection: "google-oauth2\x00tokenvault"},
 		"fields shifted":      {Tenant: clusterTenant + "\x00user\x00google-oauth2|1", Connection: "google-oauth2"},
+		"a boundary moved":    {Tenant: "ClusterAuth0Tenant/pro", UserID: "dgoogle-oauth2|1", Connection: "google-oauth2"},
 	}
 	if alice.Hash() != (Identity{Tenant: clusterTenant, UserID: "google-oauth2|1", Connection: "google-oauth2"}).Hash() {
 		t.Fatal("the same identity must name the same lineage")
