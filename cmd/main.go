@@ -124,6 +124,7 @@ func main() {
 		ClusterResourceNamespace: clusterResourceNS,
 		OnVaultGap:               metrics.ObserveTokenVaultExpiryGap,
 		StateGCInterval:          stateGCInterval(watchLabelSelector),
+		ClaimHolder:              controller.ClaimHolderName(hostname(), watchNamespaces, watchLabelSelector),
 	}); err != nil {
 		setupLog.Error(err, "Failed to set up the controllers")
 		os.Exit(1)
@@ -168,4 +169,10 @@ func metricsOptions(addr string, secure bool, tlsOpts []func(*tls.Config)) metri
 		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	return opts
+}
+
+// hostname is the pod's name in a pod; "" when it cannot be read.
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
 }

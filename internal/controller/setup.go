@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -43,6 +44,19 @@ type Options struct {
 	// StateGCInterval is how often unreferenced refresh-state Secrets are collected; 0 means
 	// every minute, negative never (a sharded manager sees only its share of the bindings).
 	StateGCInterval time.Duration
+	// ClaimHolder names this manager in the refresh claims on identities' state Secrets (see
+	// ClaimHolderName). A manager restarted under the same name takes its own claims back at
+	// once instead of waiting for them to expire. Empty: a random name per process.
+	ClaimHolder string
+}
+
+// ClaimHolderName is the claim holder of a manager process: its host name (a pod's name) and a
+// hash of the flags that decide which bindings it serves. A manager restarted in the same pod
+// (or on the same host with the same shard) is the same holder, and does not wait 60 s for the
+// claim its previous process left; two shards, or two replicas, are never the same holder.
+func ClaimHolderName(host, watchNamespaces, watchLabelSelector string) string {
+	sum := sha256.Sum256([]byte(watchNamespaces + "\x00" + watchLabelSelector))
+	return cmp.Or(host, "manager") + "-" + hex.EncodeToString(sum[:4])
 }
 
 // EventSource is the reporting controller of the operator's Events.
@@ -93,6 +107,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err := (&BindingReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: opts.Clock,
 		Tenants: tenants, Jitter: opts.Jitter, ClusterResourceNamespace: opts.ClusterResourceNamespace, OnVaultGap: opts.OnVaultGap,
+		Holder: opts.ClaimHolder,
 	}).SetupWithManager(mgr, max(opts.MaxConcurrentReconciles, 1)); err != nil {
 		return err
 	}
@@ -217,8 +232,8 @@ func (r *BindingReconciler) bindingsMatching(ctx context.Context, opts ...client
 	return reqs
 }
 
-// newHolder names this manager process in refresh claims: its host name (the pod's name) and a
-// random suffix, so that two processes never share a name.
+// newHolder names a manager process that was given no ClaimHolder: its host name and a random
+// suffix, so that two such processes never share a name.
 func newHolder() string {
 	host, _ := os.Hostname()
 	var b [4]byte

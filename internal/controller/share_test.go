@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -38,5 +39,24 @@ func TestOneTenantHoldsAtMostAQuarterOfTheWorkers(t *testing.T) {
 	}
 	if _, ok := newTenantShares(2).try(a); !ok {
 		t.Fatal("with fewer than 4 workers a tenant still gets one")
+	}
+}
+
+func TestClaimHoldersSurviveARestartButNeverJoinTwoShards(t *testing.T) {
+	a := ClaimHolderName("idptoken-7d9f-x2", "", "shard=a")
+	if a != ClaimHolderName("idptoken-7d9f-x2", "", "shard=a") {
+		t.Error("a manager restarted in the same pod must be the same holder")
+	}
+	for _, other := range []string{
+		ClaimHolderName("idptoken-7d9f-x2", "", "shard=b"),
+		ClaimHolderName("idptoken-7d9f-y9", "", "shard=a"),
+		ClaimHolderName("idptoken-7d9f-x2", "team-a", "shard=a"),
+	} {
+		if other == a {
+			t.Errorf("%q: two shards or two pods share a holder", other)
+		}
+	}
+	if strings.Contains(ClaimHolderName("", "", ""), " ") || ClaimHolderName("", "", "") == "" {
+		t.Error("a holder is one word (the claim annotation is <holder> <time>)")
 	}
 }
