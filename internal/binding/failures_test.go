@@ -115,3 +115,43 @@ func TestRecordersAreWhatAStepMeansForThePass(t *testing.T) {
 		t.Error("a busy tenant ends the pass")
 	}
 }
+
+func TestReadNotBeforeAsksForNothingOlderThanTheTokenHeld(t *testing.T) {
+	b := testBinding()
+	f := testFacts(b, testHeld(b))
+	held := testHeld(b)
+	held.ObtainedAt = now.Add(-time.Minute)
+	dead := testHeld(b)
+	dead.RefreshTokenDead = true
+	other := testHeld(b)
+	other.Lineage = "another identity"
+	for name, c := range map[string]struct {
+		held *Token
+		want time.Time
+	}{
+		"nothing held: any recent read":            {held: nil, want: time.Time{}},
+		"a token of this lineage: newer than it":   {held: held, want: held.ObtainedAt},
+		"a refused refresh token: a read from now": {held: dead, want: now},
+		"another lineage's token: any recent read": {held: other, want: time.Time{}},
+	} {
+		if got := ReadNotBefore(f, c.held); !got.Equal(c.want) {
+			t.Errorf("%s: ReadNotBefore = %v, want %v", name, got, c.want)
+		}
+	}
+}
+
+func TestABusyPassLooksAgainSoonWithoutReporting(t *testing.T) {
+	b := testBinding()
+	f := testFacts(b, testHeld(b))
+	f.Jitter = 0.5
+	p := Start(f)
+	p.RecordClaim(ClaimBusy, nil)
+	if got := Requeue(f, p, 0); got != BusyRetry+BusyRetry/10 {
+		t.Errorf("Requeue = %s, want %s plus the pass's jitter", got, BusyRetry)
+	}
+	p = Start(f)
+	p.RecordClaim(ClaimForeign, ForeignState("ns", "n", "why"))
+	if !p.Busy || p.Failure == nil || p.Failure.Reason != authv1alpha1.ReasonSecretConflict || Next(f, p) != StepDone {
+		t.Errorf("a foreign Secret where the claim should go: %+v", p)
+	}
+}

@@ -199,10 +199,7 @@ func Requeue(f *Facts, p *Pass, failedAttempts int32) time.Duration {
 			next = untilExpiry
 		}
 	}
-	if next == 0 && (p.Failure == nil || !p.Failure.Terminal) {
-		next = MinRequeue
-	}
-	if next == 0 {
+	if next == 0 && p.Failure != nil && p.Failure.Terminal {
 		return 0 // terminal: wait for a change of the binding, its tenant or its Secret
 	}
 	return min(max(next, MinRequeue), MaxRequeue)
