@@ -31,6 +31,22 @@ const (
 // ConditionTokenVaultReady tells whether a tenant's Token Vault client can be used.
 const ConditionTokenVaultReady = "TokenVaultReady"
 
+// ConditionM2MQuotaExhausted is True while Auth0 refuses new machine-to-machine tokens to the
+// tenant's client (its M2M token quota is spent, or Auth0's global limit on /oauth/token was hit):
+// every token request is held until the time its message gives. Ready stays True while the
+// token already held is valid.
+const ConditionM2MQuotaExhausted = "M2MQuotaExhausted"
+
+// Tenant M2MQuotaExhausted reasons.
+const (
+	// ReasonQuotaExhausted: /oauth/token answered 429: the client's M2M token quota is spent.
+	ReasonQuotaExhausted = "QuotaExhausted"
+	// ReasonGlobalRateLimit: /oauth/token answered 500 with x-ratelimit-*: Auth0's global limit.
+	ReasonGlobalRateLimit = "GlobalRateLimit"
+	// ReasonQuotaAvailable: Auth0 issues M2M tokens to the client.
+	ReasonQuotaAvailable = "QuotaAvailable"
+)
+
 // RefreshOverridePolicy says whether bindings may override the IdP token endpoint and client.
 // +kubebuilder:validation:Enum=Denied;Allowed
 type RefreshOverridePolicy string

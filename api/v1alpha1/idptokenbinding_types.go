@@ -38,6 +38,10 @@ const (
 	ReasonSecretWriteFailed = "SecretWriteFailed"
 	// ReasonTokenVaultEnabled: the connection keeps its tokens in Auth0 Token Vault; set spec.user.source TokenVault.
 	ReasonTokenVaultEnabled = "TokenVaultEnabled"
+	// ReasonRefreshUnsupported: the operator knows no token endpoint (or cannot do the client
+	// authentication) of the connection's strategy; the token is synced from Auth0 and re-read at
+	// its expiry, never refreshed at the IdP.
+	ReasonRefreshUnsupported = "RefreshUnsupported"
 )
 
 // TokenSource says where a user binding's token comes from.

@@ -1,6 +1,7 @@
 package binding
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -149,6 +150,13 @@ func OverrideClientUnusable() *Failure {
 // NoRefreshEndpoint: the connection gives no token endpoint to refresh at.
 func NoRefreshEndpoint(b *authv1alpha1.IdPTokenBinding, connection, errText string) *Failure {
 	return Terminal(authv1alpha1.ReasonRefreshFailed, FallbackInterval(b), "Cannot refresh through connection %q: %s", connection, errText)
+}
+
+// RefreshUnsupportedMessage says why the binding is not Ready although its Secret holds the
+// token read from Auth0: the operator cannot refresh through the token's connection.
+func RefreshUnsupportedMessage(b *authv1alpha1.IdPTokenBinding, t *Token) string {
+	return fmt.Sprintf("The operator cannot refresh tokens of connection %q: %s. Secret %s holds the token read from Auth0, which expires %s; it is read from Auth0 again at %s, and only a new login through the connection gives a new one",
+		t.Identity.Connection, t.RefreshUnsupported, b.Spec.Secret.Name, t.ExpiryText(), t.RenewAt.UTC().Format(time.RFC3339))
 }
 
 // RefreshRejected: the IdP answered invalid_grant; Auth0 is read next.

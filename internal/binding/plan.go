@@ -381,6 +381,9 @@ func (p *Pass) RecordRead(f *Facts, read *Token, fail *Failure) Verdict {
 	next, verdict, failure := AfterRead(f, p.Held, read)
 	if verdict == VerdictRefresh {
 		p.Kept = p.Held
+		if next.ValidAt(f.Now) {
+			p.Kept = next // a first refresh of an Estimated expiry: Auth0's token stands if it fails
+		}
 	}
 	p.Held, p.NeedRefresh, p.Failure = next, verdict == VerdictRefresh, failure
 	return verdict

@@ -60,7 +60,7 @@ func TestPrecheckRefusesBeforeAnyRequest(t *testing.T) {
 // outcomes says what each I/O step of a scripted pass finds; the zero value is success.
 type outcomes struct {
 	refresh []string // per refresh attempt: "ok", "invalid_grant", "error"
-	read    string   // "new", "expired-with-refresh-token", "same", "error"
+	read    string   // "new", "expired-with-refresh-token", "same", "error", "estimated", "estimated-unsupported"
 	target  string   // "ok", "refused"
 	claim   string   // "ok", "busy"
 	// lifetime of the tokens the IdP and Auth0 hand out; 0 means an hour.
@@ -125,6 +125,11 @@ func drive(t testing.TB, f *Facts, o outcomes) ([]string, *Pass) {
 				continue
 			case "expired-with-refresh-token":
 				read.Expiry.ExpiresAt = f.Now.Add(-time.Minute)
+			case "estimated":
+				read.Expiry.Source = authv1alpha1.ExpirySourceEstimated
+			case "estimated-unsupported":
+				read.Expiry.Source = authv1alpha1.ExpirySourceEstimated
+				read.RefreshUnsupported = `strategy "samlp"`
 			case "same":
 				if p.Held != nil {
 					copied := *p.Held
@@ -177,6 +182,26 @@ func TestNextPerformsOneStepAtATimeInOrder(t *testing.T) {
 		"invalid_grant and Auth0 has a new token: adopted": {
 			edit: due, o: outcomes{refresh: []string{"invalid_grant"}, read: "new"},
 			want: "reread,claim,refresh,read-auth0,persist,write-target",
+		},
+		"first pass, an Estimated expiry: refreshed at once for the IdP's own": {
+			edit: func(f *Facts) { f.Held, f.State, f.Target = nil, nil, nil }, o: outcomes{read: "estimated"},
+			want: "reread,read-auth0,claim,refresh,persist,write-target",
+		},
+		"first pass, an Estimated expiry, the IdP fails: Auth0's token is written": {
+			edit: func(f *Facts) { f.Held, f.State, f.Target = nil, nil, nil }, o: outcomes{read: "estimated", refresh: []string{"error"}},
+			want: "reread,read-auth0,claim,refresh,persist,write-target", wantReason: authv1alpha1.ReasonRefreshFailed,
+		},
+		"first pass, an Estimated expiry the operator cannot refresh: only synced": {
+			edit: func(f *Facts) { f.Held, f.State, f.Target = nil, nil, nil }, o: outcomes{read: "estimated-unsupported"},
+			want: "reread,read-auth0,persist,write-target",
+		},
+		"due, the connection cannot be refreshed: Auth0 is read again": {
+			edit: func(f *Facts) {
+				f.Held.RefreshUnsupported = `strategy "samlp"`
+				f.State = f.Held.StateData()
+				f.Now = f.Held.RenewAt
+			}, o: outcomes{read: "estimated-unsupported"},
+			want: "reread,read-auth0,persist,write-target",
 		},
 		"the API server refuses the Secret": {
 			edit: func(f *Facts) { f.Target = nil }, o: outcomes{target: "refused"},

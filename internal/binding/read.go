@@ -85,6 +85,7 @@ func Adopt(now time.Time, held, fresh *Token) (*Token, Verdict) {
 	keepHeld := func() *Token {
 		keep := *held
 		keep.RefreshToken, keep.RefreshTokenDead, keep.Auth0RefreshHash = next.RefreshToken, next.RefreshTokenDead, next.Auth0RefreshHash
+		keep.RefreshUnsupported = next.RefreshUnsupported
 		return &keep
 	}
 	if sameSource && held.ValidAt(now) && (held.AccessToken == fresh.AccessToken || laterExpiry(held, fresh)) {
@@ -144,6 +145,10 @@ func AfterRead(f *Facts, held, read *Token) (next *Token, verdict Verdict, fail 
 	// Reading Auth0 renews nothing: the 30 s spacing counts from the last refresh at the IdP, so
 	// a token that was already old when read is renewed on time.
 	next.RenewAt = f.RenewAt(next, next.LastRefresh)
+	if next.NeedsFirstRefresh() {
+		// An Estimated expiry is a guess: the IdP's own expires_in replaces it at once.
+		return next, VerdictRefresh, nil
+	}
 	return next, verdict, nil
 }
 

@@ -49,6 +49,9 @@ func Report(f *Facts, p *Pass) (authv1alpha1.IdPTokenBindingStatus, []Event) {
 	secretHoldsIt := h != nil && h.Lineage == f.Lineage && !h.Expiry.ExpiresAt.IsZero() &&
 		(p.TargetWritten || (f.Target != nil && TargetUpToDate(b, h, f.Target)))
 	switch {
+	case secretHoldsIt && h.ValidAt(f.Now) && h.RefreshUnsupported != "":
+		r.set(authv1alpha1.ConditionSyncFailing, metav1.ConditionTrue, fail.Reason, fail.Message)
+		r.refreshUnsupported(h)
 	case secretHoldsIt && h.ValidAt(f.Now):
 		r.set(authv1alpha1.ConditionReady, metav1.ConditionTrue, authv1alpha1.ReasonSynced,
 			fmt.Sprintf("Secret %s holds a valid token until %s; the last attempt to renew it failed (see SyncFailing)", b.Spec.Secret.Name, h.ExpiryText()))
@@ -141,8 +144,23 @@ func (r *reporter) succeeded(p *Pass) {
 				b.Spec.Secret.Name, h.ExpiryText(), h.RenewAt.Format(time.RFC3339), expiry.MinRenewalSpacing))
 		return
 	}
+	if h := p.Held; h != nil && h.RefreshUnsupported != "" {
+		r.refreshUnsupported(h)
+		return
+	}
 	r.set(authv1alpha1.ConditionReady, metav1.ConditionTrue, authv1alpha1.ReasonSynced,
 		fmt.Sprintf("Secret %s holds the current token; it expires %s", b.Spec.Secret.Name, p.Held.ExpiryText()))
+}
+
+// refreshUnsupported reports a valid token the operator cannot renew at the IdP: Ready=False
+// RefreshUnsupported (a person must change the connection, or log in again before it expires),
+// with a Warning Event when the binding first comes to it.
+func (r *reporter) refreshUnsupported(h *Token) {
+	if c := meta.FindStatusCondition(r.st.Conditions, authv1alpha1.ConditionReady); c == nil || c.Reason != authv1alpha1.ReasonRefreshUnsupported {
+		r.event(corev1.EventTypeWarning, authv1alpha1.ReasonRefreshUnsupported, "Sync",
+			fmt.Sprintf("The operator cannot refresh tokens of connection %q: %s", h.Identity.Connection, h.RefreshUnsupported))
+	}
+	r.set(authv1alpha1.ConditionReady, metav1.ConditionFalse, authv1alpha1.ReasonRefreshUnsupported, RefreshUnsupportedMessage(r.f.Binding, h))
 }
 
 // sameFailure tells whether the conditions already report this failure.

@@ -245,3 +245,47 @@ func indexOf(s []string, v string) int {
 	}
 	return -1
 }
+
+func TestATokenTheOperatorCannotRefreshIsSyncedButNotReady(t *testing.T) {
+	b := testBinding()
+	h := testHeld(b)
+	h.RefreshUnsupported = `strategy "samlp" has no token endpoint the operator knows`
+	f := testFacts(b, h)
+
+	st, events := Report(f, &Pass{Held: h, ReadAuth0: true, TargetWritten: true})
+	if got := readyOf(st); got != "False/RefreshUnsupported Stalled" {
+		t.Errorf("Ready = %q, want False/RefreshUnsupported with Stalled", got)
+	}
+	ready := meta.FindStatusCondition(st.Conditions, authv1alpha1.ConditionReady)
+	for _, want := range []string{`"samlp"`, b.Spec.Secret.Name, h.Expiry.ExpiresAt.Format(time.RFC3339)} {
+		if !strings.Contains(ready.Message, want) {
+			t.Errorf("message %q does not name %s", ready.Message, want)
+		}
+	}
+	if !hasEvent(events, authv1alpha1.ReasonRefreshUnsupported) {
+		t.Errorf("events = %+v: want a RefreshUnsupported Warning the first time", events)
+	}
+	if Requeue(f, &Pass{Held: h}, st.FailedAttempts) != h.RenewAt.Sub(now) {
+		t.Error("the token must be read again from Auth0 at its renewal time")
+	}
+
+	b.Status = st
+	_, events = Report(f, &Pass{Held: h})
+	if hasEvent(events, authv1alpha1.ReasonRefreshUnsupported) {
+		t.Error("the Warning must not repeat on every pass")
+	}
+
+	st, _ = Report(f, &Pass{Held: h, Failure: Transient(authv1alpha1.ReasonManagementAPIError, "503")})
+	if got := readyOf(st); got != "False/RefreshUnsupported SyncFailing=ManagementAPIError Stalled" {
+		t.Errorf("a failed re-read: Ready = %q", got)
+	}
+}
+
+func hasEvent(events []Event, reason string) bool {
+	for _, e := range events {
+		if e.Reason == reason {
+			return true
+		}
+	}
+	return false
+}

@@ -25,6 +25,11 @@ type Token struct {
 	RefreshToken      string
 	// RefreshTokenDead: the IdP answered invalid_grant for RefreshToken; it is never sent again.
 	RefreshTokenDead bool
+	// RefreshUnsupported names why the operator cannot refresh through the identity's connection
+	// (its strategy has no token endpoint the operator knows, or a client authentication it
+	// cannot do): the refresh token is kept (includeRefreshToken may hand it to the app) but never
+	// sent; the token is re-read from Auth0 at its expiry instead. Empty when refreshing works.
+	RefreshUnsupported string
 	// Auth0RefreshHash is the SHA-256 of Auth0's copy of the refresh token this lineage came
 	// from. A different copy in Auth0 means the user logged in again, and Auth0's copy wins.
 	Auth0RefreshHash string
@@ -54,25 +59,26 @@ type Endpoint struct {
 
 // Keys of the refresh-state Secret. Internal to the operator; not a contract for pods.
 const (
-	stateAccessToken       = "access_token"
-	stateAccessTokenSecret = "access_token_secret"
-	stateRefreshToken      = "refresh_token"
-	stateRefreshTokenDead  = "refresh_token_dead"
-	stateAuth0RefreshHash  = "auth0_refresh_token_sha256"
-	stateExpiresAt         = "expires_at"
-	stateIssuedAt          = "issued_at"
-	stateExpirySource      = "expiry_source"
-	stateRenewAt           = "renew_at"
-	stateObtainedAt        = "obtained_at"
-	stateLastRefresh       = "last_refresh_at"
-	stateLineage           = "source"
-	stateProvider          = "provider"
-	stateConnection        = "connection"
-	stateIdentityUserID    = "identity_user_id"
-	stateTokenURL          = "idp_token_url"
-	stateClientID          = "idp_client_id"
-	stateAuthStyle         = "idp_auth_style"
-	stateEndpointProvider  = "idp_provider"
+	stateAccessToken        = "access_token"
+	stateAccessTokenSecret  = "access_token_secret"
+	stateRefreshToken       = "refresh_token"
+	stateRefreshTokenDead   = "refresh_token_dead"
+	stateRefreshUnsupported = "refresh_unsupported"
+	stateAuth0RefreshHash   = "auth0_refresh_token_sha256"
+	stateExpiresAt          = "expires_at"
+	stateIssuedAt           = "issued_at"
+	stateExpirySource       = "expiry_source"
+	stateRenewAt            = "renew_at"
+	stateObtainedAt         = "obtained_at"
+	stateLastRefresh        = "last_refresh_at"
+	stateLineage            = "source"
+	stateProvider           = "provider"
+	stateConnection         = "connection"
+	stateIdentityUserID     = "identity_user_id"
+	stateTokenURL           = "idp_token_url"
+	stateClientID           = "idp_client_id"
+	stateAuthStyle          = "idp_auth_style"
+	stateEndpointProvider   = "idp_provider"
 )
 
 // HashToken is the hex SHA-256 of a token; "" for none.
@@ -117,6 +123,7 @@ func (t *Token) StateData() map[string][]byte {
 		}
 	}
 	put(stateAccessTokenSecret, []byte(t.AccessTokenSecret))
+	put(stateRefreshUnsupported, []byte(t.RefreshUnsupported))
 	put(stateRefreshToken, []byte(t.RefreshToken))
 	put(stateAuth0RefreshHash, []byte(t.Auth0RefreshHash))
 	put(stateExpiresAt, FormatTime(t.Expiry.ExpiresAt))
@@ -141,11 +148,12 @@ func ParseState(d map[string][]byte) *Token {
 	}
 	dead, _ := strconv.ParseBool(string(d[stateRefreshTokenDead]))
 	t := &Token{
-		AccessToken:       string(d[stateAccessToken]),
-		AccessTokenSecret: string(d[stateAccessTokenSecret]),
-		RefreshToken:      string(d[stateRefreshToken]),
-		RefreshTokenDead:  dead,
-		Auth0RefreshHash:  string(d[stateAuth0RefreshHash]),
+		AccessToken:        string(d[stateAccessToken]),
+		AccessTokenSecret:  string(d[stateAccessTokenSecret]),
+		RefreshToken:       string(d[stateRefreshToken]),
+		RefreshTokenDead:   dead,
+		RefreshUnsupported: string(d[stateRefreshUnsupported]),
+		Auth0RefreshHash:   string(d[stateAuth0RefreshHash]),
 		Expiry: expiry.Result{
 			ExpiresAt: parseTime(d[stateExpiresAt]),
 			IssuedAt:  parseTime(d[stateIssuedAt]),
@@ -170,7 +178,15 @@ func ParseState(d map[string][]byte) *Token {
 
 // CanRefresh tells whether the refresh token may be sent to the IdP.
 func (t *Token) CanRefresh() bool {
-	return t != nil && t.RefreshToken != "" && !t.RefreshTokenDead
+	return t != nil && t.RefreshToken != "" && !t.RefreshTokenDead && t.RefreshUnsupported == ""
+}
+
+// NeedsFirstRefresh tells whether a token just read from Auth0 is refreshed at once: its expiry
+// is Estimated (last_login is the user's last login through any identity, so a linked
+// identity's token may have expired long before the estimate), its lineage has never been
+// refreshed, and its refresh token can be sent. The refresh gives the IdP's own expires_in.
+func (t *Token) NeedsFirstRefresh() bool {
+	return t.Expiry.Source == authv1alpha1.ExpirySourceEstimated && t.LastRefresh.IsZero() && t.CanRefresh()
 }
 
 // ValidAt tells whether the access token is usable at now; an unknown expiry counts as valid.

@@ -20,7 +20,7 @@ func TestBackoff(t *testing.T) {
 func TestStateRoundTrip(t *testing.T) {
 	b := testBinding()
 	h := testHeld(b)
-	h.AccessTokenSecret, h.RefreshTokenDead = "ats", true
+	h.AccessTokenSecret, h.RefreshTokenDead, h.RefreshUnsupported = "ats", true, `strategy "samlp"`
 	h.ObtainedAt, h.LastRefresh = now, now
 	got := ParseState(h.StateData())
 	if *got != *h {

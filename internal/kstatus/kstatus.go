@@ -28,6 +28,7 @@ var stalledReasons = map[string]bool{
 	authv1alpha1.ReasonInvalidRefreshConfig:          true,
 	authv1alpha1.ReasonSecretWriteFailed:             true,
 	authv1alpha1.ReasonTokenVaultEnabled:             true,
+	authv1alpha1.ReasonRefreshUnsupported:            true,
 	authv1alpha1.ReasonTokenVaultCredentialsNotFound: true,
 	authv1alpha1.ReasonTokenVaultCredentialsInvalid:  true,
 }
