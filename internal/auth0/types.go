@@ -38,7 +38,10 @@ type Identity struct {
 	AccessToken       string
 	AccessTokenSecret string
 	RefreshToken      string
-	ExpiresIn         int64 // seconds, 0 when absent
+	ExpiresIn         int64 // seconds, 0 when absent or malformed
+	// ExpiresInMalformed is true when expires_in was present but not a whole number of seconds
+	// from 0 to a century (fractional, negative, absurd, or not a number): ExpiresIn is then 0.
+	ExpiresInMalformed bool
 }
 
 // Connection is an Auth0 connection; its options hold the OAuth client the
@@ -62,7 +65,24 @@ type ConnectionOptions struct {
 	// TokenURL is options.tokenURL of strategy "oauth2" connections.
 	TokenURL string
 	// TenantDomain is options.tenant_domain of strategy "waad" connections.
-	TenantDomain      string
+	TenantDomain string
+	// WAADCommonEndpoint is options.waad_common_endpoint or options.useCommonEndpoint of
+	// strategy "waad" connections: the connection signs in through Entra ID's multi-tenant
+	// "common" endpoint.
+	WAADCommonEndpoint bool
+	// TokenEndpoint is options.token_endpoint of strategy "oidc" and "okta" connections.
+	TokenEndpoint string
+	// DiscoveryURL is options.discovery_url of strategy "oidc" connections: the IdP's
+	// OpenID configuration document, or the issuer it is found under.
+	DiscoveryURL string
+	// Issuer is options.issuer of strategy "oidc" and "okta" connections.
+	Issuer string
+	// TokenEndpointAuthMethod is options.token_endpoint_auth_method of strategy "oidc" and
+	// "okta" connections (client_secret_post, client_secret_basic, private_key_jwt...);
+	// empty when not set.
+	TokenEndpointAuthMethod string
+	// Domain is options.domain: the Okta organisation's domain of strategy "okta" connections.
+	Domain            string
 	AdminAccessToken  string
 	AdminRefreshToken string
 	// AdminAccessTokenExpiresAt is options.admin_access_token_expiresin which,
@@ -73,9 +93,9 @@ type ConnectionOptions struct {
 
 // String renders the identity with its tokens redacted.
 func (i Identity) String() string {
-	return fmt.Sprintf("{Connection:%s Provider:%s UserID:%s IsSocial:%t AccessToken:%s AccessTokenSecret:%s RefreshToken:%s ExpiresIn:%d}",
+	return fmt.Sprintf("{Connection:%s Provider:%s UserID:%s IsSocial:%t AccessToken:%s AccessTokenSecret:%s RefreshToken:%s ExpiresIn:%d ExpiresInMalformed:%t}",
 		i.Connection, i.Provider, i.UserID, i.IsSocial,
-		safetext.Redacted(i.AccessToken), safetext.Redacted(i.AccessTokenSecret), safetext.Redacted(i.RefreshToken), i.ExpiresIn)
+		safetext.Redacted(i.AccessToken), safetext.Redacted(i.AccessTokenSecret), safetext.Redacted(i.RefreshToken), i.ExpiresIn, i.ExpiresInMalformed)
 }
 
 // GoString keeps %#v from bypassing redaction.
@@ -122,8 +142,9 @@ func (o ConnectionOptions) String() string {
 	if o.AdminAccessTokenExpiresAt != nil {
 		exp = o.AdminAccessTokenExpiresAt.UTC().Format(time.RFC3339)
 	}
-	return fmt.Sprintf("{ClientID:%s ClientSecret:%s TokenURL:%s TenantDomain:%s AdminAccessToken:%s AdminRefreshToken:%s AdminAccessTokenExpiresAt:%s}",
+	return fmt.Sprintf("{ClientID:%s ClientSecret:%s TokenURL:%s TenantDomain:%s WAADCommonEndpoint:%t TokenEndpoint:%s DiscoveryURL:%s Issuer:%s TokenEndpointAuthMethod:%s Domain:%s AdminAccessToken:%s AdminRefreshToken:%s AdminAccessTokenExpiresAt:%s}",
 		o.ClientID, safetext.Redacted(o.ClientSecret), o.TokenURL, o.TenantDomain,
+		o.WAADCommonEndpoint, o.TokenEndpoint, o.DiscoveryURL, o.Issuer, o.TokenEndpointAuthMethod, o.Domain,
 		safetext.Redacted(o.AdminAccessToken), safetext.Redacted(o.AdminRefreshToken), exp)
 }
 
@@ -217,21 +238,45 @@ func (s *flexSeconds) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-type userJSON struct {
-	UserID     flexString     `json:"user_id"`
-	LastLogin  *string        `json:"last_login"`
-	Identities []identityJSON `json:"identities"`
+// lenient decodes a T where a value that is not a T must not make the enclosing
+// document unreadable: such a value leaves V at T's zero value and sets Malformed.
+// Only the JSON's syntax is checked for the whole document, before any field is decoded.
+type lenient[T any] struct {
+	V         T
+	Malformed bool
 }
 
+// UnmarshalJSON implements json.Unmarshaler; it never fails.
+func (l *lenient[T]) UnmarshalJSON(b []byte) error {
+	var v T
+	if json.Unmarshal(b, &v) != nil {
+		*l = lenient[T]{Malformed: true}
+		return nil
+	}
+	*l = lenient[T]{V: v}
+	return nil
+}
+
+type userJSON struct {
+	UserID    flexString      `json:"user_id"`
+	LastLogin lenient[string] `json:"last_login"`
+	// Identities is strict about being an array, lenient about each element: an element
+	// that is null or not an object is dropped, a field of one that does not decode is zeroed.
+	Identities []lenient[*identityJSON] `json:"identities"`
+}
+
+// identityJSON decodes every field leniently: Auth0 passes IdP answers through, and
+// one IdP's odd value (a fractional expires_in, isSocial as a string) must cost that
+// field of that identity only, never the user.
 type identityJSON struct {
-	Connection        string      `json:"connection"`
-	Provider          string      `json:"provider"`
-	UserID            flexString  `json:"user_id"`
-	IsSocial          bool        `json:"isSocial"`
-	AccessToken       string      `json:"access_token"`
-	AccessTokenSecret string      `json:"access_token_secret"`
-	RefreshToken      string      `json:"refresh_token"`
-	ExpiresIn         flexSeconds `json:"expires_in"`
+	Connection        lenient[string]      `json:"connection"`
+	Provider          lenient[string]      `json:"provider"`
+	UserID            lenient[flexString]  `json:"user_id"`
+	IsSocial          lenient[bool]        `json:"isSocial"`
+	AccessToken       lenient[string]      `json:"access_token"`
+	AccessTokenSecret lenient[string]      `json:"access_token_secret"`
+	RefreshToken      lenient[string]      `json:"refresh_token"`
+	ExpiresIn         lenient[flexSeconds] `json:"expires_in"`
 }
 
 // parseUser decodes a Management API user. Errors name fields, never values,
@@ -244,20 +289,25 @@ func parseUser(body []byte) (*User, error) {
 	if uj.UserID == "" {
 		return nil, errors.New("user has no user_id")
 	}
-	u := &User{UserID: string(uj.UserID), LastLogin: parseISO8601(uj.LastLogin)}
+	u := &User{UserID: string(uj.UserID), LastLogin: parseISO8601(&uj.LastLogin.V)}
 	if len(uj.Identities) > 0 {
 		u.Identities = make([]Identity, 0, len(uj.Identities))
 	}
-	for _, ij := range uj.Identities {
+	for _, l := range uj.Identities {
+		ij := l.V
+		if ij == nil {
+			continue // null or not an object: there is nothing of an identity to keep
+		}
 		u.Identities = append(u.Identities, Identity{
-			Connection:        ij.Connection,
-			Provider:          ij.Provider,
-			UserID:            string(ij.UserID),
-			IsSocial:          ij.IsSocial,
-			AccessToken:       ij.AccessToken,
-			AccessTokenSecret: ij.AccessTokenSecret,
-			RefreshToken:      ij.RefreshToken,
-			ExpiresIn:         int64(ij.ExpiresIn),
+			Connection:         ij.Connection.V,
+			Provider:           ij.Provider.V,
+			UserID:             string(ij.UserID.V),
+			IsSocial:           ij.IsSocial.V,
+			AccessToken:        ij.AccessToken.V,
+			AccessTokenSecret:  ij.AccessTokenSecret.V,
+			RefreshToken:       ij.RefreshToken.V,
+			ExpiresIn:          int64(ij.ExpiresIn.V),
+			ExpiresInMalformed: ij.ExpiresIn.Malformed,
 		})
 	}
 	return u, nil
@@ -276,10 +326,20 @@ type activeFlag struct {
 }
 
 type connectionOptionsJSON struct {
-	ClientID          string          `json:"client_id"`
-	ClientSecret      string          `json:"client_secret"`
-	TokenURL          string          `json:"tokenURL"`
-	TenantDomain      string          `json:"tenant_domain"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	TokenURL     string `json:"tokenURL"`
+	TenantDomain string `json:"tenant_domain"`
+	// The options below are read leniently: they are optional, and set on connections of
+	// strategies that do not use them, so an odd value must not make the connection unreadable.
+	WAADCommonEndpoint      lenient[bool]   `json:"waad_common_endpoint"`
+	UseCommonEndpoint       lenient[bool]   `json:"useCommonEndpoint"`
+	TokenEndpoint           lenient[string] `json:"token_endpoint"`
+	DiscoveryURL            lenient[string] `json:"discovery_url"`
+	Issuer                  lenient[string] `json:"issuer"`
+	TokenEndpointAuthMethod lenient[string] `json:"token_endpoint_auth_method"`
+	Domain                  lenient[string] `json:"domain"`
+
 	AdminAccessToken  string          `json:"admin_access_token"`
 	AdminRefreshToken string          `json:"admin_refresh_token"`
 	AdminExpiresIn    json.RawMessage `json:"admin_access_token_expiresin"`
@@ -295,12 +355,18 @@ func (cj *connectionJSON) toConnection() (Connection, error) {
 	if o := cj.Options; o != nil {
 		c.TokenVault = c.TokenVault || (o.FederatedTokens != nil && o.FederatedTokens.Active)
 		c.Options = ConnectionOptions{
-			ClientID:          o.ClientID,
-			ClientSecret:      o.ClientSecret,
-			TokenURL:          o.TokenURL,
-			TenantDomain:      o.TenantDomain,
-			AdminAccessToken:  o.AdminAccessToken,
-			AdminRefreshToken: o.AdminRefreshToken,
+			ClientID:                o.ClientID,
+			ClientSecret:            o.ClientSecret,
+			TokenURL:                o.TokenURL,
+			TenantDomain:            o.TenantDomain,
+			WAADCommonEndpoint:      o.WAADCommonEndpoint.V || o.UseCommonEndpoint.V,
+			TokenEndpoint:           o.TokenEndpoint.V,
+			DiscoveryURL:            o.DiscoveryURL.V,
+			Issuer:                  o.Issuer.V,
+			TokenEndpointAuthMethod: o.TokenEndpointAuthMethod.V,
+			Domain:                  o.Domain.V,
+			AdminAccessToken:        o.AdminAccessToken,
+			AdminRefreshToken:       o.AdminRefreshToken,
 		}
 		var s *string
 		if err := json.Unmarshal(o.AdminExpiresIn, &s); err == nil {

@@ -20,19 +20,22 @@ func TestParseUser(t *testing.T) {
 		{name: "numeric and string ids", body: `{"user_id":"github|1","identities":[{"user_id":1234567},{"user_id":"abc"}]}`, wantIDs: []string{"1234567", "abc"}},
 		{name: "large numeric id keeps its digits", body: `{"user_id":"x","identities":[{"user_id":123456789012345678901234567890}]}`, wantIDs: []string{"123456789012345678901234567890"}},
 		{name: "null id", body: `{"user_id":"x","identities":[{"user_id":null}]}`, wantIDs: []string{""}},
-		{name: "boolean id", body: `{"user_id":"x","identities":[{"user_id":true}]}`, wantErr: "neither a string nor a number"},
+		{name: "boolean identity id is ignored", body: `{"user_id":"x","identities":[{"user_id":true}]}`, wantIDs: []string{""}},
+		{name: "boolean user id", body: `{"user_id":true}`, wantErr: "neither a string nor a number"},
 		{name: "numeric top-level id", body: `{"user_id":42}`, wantIDs: nil},
 		{name: "expires_in number", body: `{"user_id":"x","identities":[{"expires_in":3600}]}`, wantIDs: []string{""}, wantExp: 3600},
 		{name: "expires_in integral float", body: `{"user_id":"x","identities":[{"expires_in":3600.0}]}`, wantIDs: []string{""}, wantExp: 3600},
 		{name: "expires_in string", body: `{"user_id":"x","identities":[{"expires_in":"3600"}]}`, wantIDs: []string{""}, wantExp: 3600},
-		{name: "expires_in negative", body: `{"user_id":"x","identities":[{"expires_in":-1}]}`, wantErr: "expires_in"},
-		{name: "expires_in fraction", body: `{"user_id":"x","identities":[{"expires_in":1.5}]}`, wantErr: "expires_in"},
-		{name: "expires_in huge", body: `{"user_id":"x","identities":[{"expires_in":1e300}]}`, wantErr: "expires_in"},
+		{name: "expires_in negative is ignored", body: `{"user_id":"x","identities":[{"expires_in":-1}]}`, wantIDs: []string{""}},
+		{name: "expires_in fraction is ignored", body: `{"user_id":"x","identities":[{"expires_in":1.5}]}`, wantIDs: []string{""}},
+		{name: "expires_in huge is ignored", body: `{"user_id":"x","identities":[{"expires_in":1e300}]}`, wantIDs: []string{""}},
+		{name: "an identity that is not an object is dropped", body: `{"user_id":"x","identities":["SECRET",{"user_id":"a"},null]}`, wantIDs: []string{"a"}},
 		{name: "last_login", body: `{"user_id":"x","last_login":"2024-01-02T03:04:05.678+01:00"}`, wantLogin: ptr(time.Date(2024, 1, 2, 2, 4, 5, 678e6, time.UTC))},
 		{name: "bad last_login is ignored", body: `{"user_id":"x","last_login":"yesterday"}`},
+		{name: "last_login of another type is ignored", body: `{"user_id":"x","last_login":1704164645}`},
 		{name: "no user_id", body: `{"identities":[]}`, wantErr: "no user_id"},
 		{name: "syntax error", body: `{"user_id":"x","identities":[{"access_token":"SECRET"`, wantErr: "invalid JSON at offset"},
-		{name: "type error", body: `{"user_id":"x","identities":[{"access_token":5}]}`, wantErr: `"identities.access_token" has the wrong JSON type (number)`},
+		{name: "identities not an array", body: `{"user_id":"x","identities":"SECRET"}`, wantErr: `"identities" has the wrong JSON type (string)`},
 		{name: "not an object", body: `["SECRET"]`, wantErr: "wrong JSON type"},
 	}
 	for _, tc := range tests {
@@ -233,6 +236,86 @@ func TestParseConnectionSeesTokenVault(t *testing.T) {
 			}
 			if c.TokenVault != tc.want {
 				t.Errorf("TokenVault = %v, want %v", c.TokenVault, tc.want)
+			}
+		})
+	}
+}
+
+// TestParseUserIgnoresOneIdentitysMalformedField: a field of one identity that
+// does not decode is zeroed for that identity only; the user, the identity's
+// other fields and the other identities read normally.
+func TestParseUserIgnoresOneIdentitysMalformedField(t *testing.T) {
+	const good = `{"connection":"github","provider":"github","user_id":7,"isSocial":true,"access_token":"SECRET-gh","expires_in":3600}`
+	tests := map[string]struct {
+		field string // "name":value inside the first identity
+		want  Identity
+	}{
+		"expires_in fraction":   {field: `"expires_in":1.5`, want: Identity{ExpiresInMalformed: true}},
+		"expires_in negative":   {field: `"expires_in":-1`, want: Identity{ExpiresInMalformed: true}},
+		"expires_in absurd":     {field: `"expires_in":1e300`, want: Identity{ExpiresInMalformed: true}},
+		"expires_in word":       {field: `"expires_in":"soon"`, want: Identity{ExpiresInMalformed: true}},
+		"expires_in boolean":    {field: `"expires_in":true`, want: Identity{ExpiresInMalformed: true}},
+		"expires_in object":     {field: `"expires_in":{"s":1}`, want: Identity{ExpiresInMalformed: true}},
+		"isSocial as a string":  {field: `"isSocial":"true"`},
+		"user_id as a boolean":  {field: `"user_id":true`},
+		"access_token a number": {field: `"access_token":5`},
+		"connection an array":   {field: `"connection":["SECRET"]`},
+		"refresh_token object":  {field: `"refresh_token":{"v":"SECRET"}`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			body := `{"user_id":"u1","last_login":"2024-01-02T03:04:05Z","identities":[{"provider":"google-oauth2","refresh_token":"SECRET-rt",` +
+				tc.field + `},` + good + `]}`
+			u, err := parseUser([]byte(body))
+			if err != nil {
+				t.Fatalf("the whole user is unreadable: %v", err)
+			}
+			if u.UserID != "u1" || u.LastLogin == nil || len(u.Identities) != 2 {
+				t.Fatalf("user = %v, want u1 with its last login and two identities", u)
+			}
+			want := tc.want
+			want.Provider = "google-oauth2"
+			if !strings.HasPrefix(tc.field, `"refresh_token"`) {
+				want.RefreshToken = "SECRET-rt"
+			}
+			if got := u.Identities[0]; got != want {
+				t.Errorf("malformed identity = %v, want %v", got, want)
+			}
+			wantGood := Identity{Connection: "github", Provider: "github", UserID: "7", IsSocial: true, AccessToken: "SECRET-gh", ExpiresIn: 3600}
+			if got := u.Identities[1]; got != wantGood {
+				t.Errorf("other identity = %v, want %v", got, wantGood)
+			}
+		})
+	}
+}
+
+func TestParseConnectionReadsRefreshOptions(t *testing.T) {
+	tests := map[string]struct {
+		options string
+		want    ConnectionOptions
+	}{
+		"oidc": {
+			options: `{"client_id":"cid","token_endpoint":"https://idp.example.com/token","discovery_url":"https://idp.example.com/.well-known/openid-configuration",` +
+				`"issuer":"https://idp.example.com","token_endpoint_auth_method":"client_secret_basic"}`,
+			want: ConnectionOptions{ClientID: "cid", TokenEndpoint: "https://idp.example.com/token",
+				DiscoveryURL: "https://idp.example.com/.well-known/openid-configuration", Issuer: "https://idp.example.com", TokenEndpointAuthMethod: "client_secret_basic"},
+		},
+		"okta":                      {options: `{"domain":"acme.okta.com"}`, want: ConnectionOptions{Domain: "acme.okta.com"}},
+		"waad_common_endpoint":      {options: `{"waad_common_endpoint":true}`, want: ConnectionOptions{WAADCommonEndpoint: true}},
+		"useCommonEndpoint":         {options: `{"useCommonEndpoint":true,"waad_common_endpoint":false}`, want: ConnectionOptions{WAADCommonEndpoint: true}},
+		"neither common flag":       {options: `{"useCommonEndpoint":false,"tenant_domain":"contoso.com"}`, want: ConnectionOptions{TenantDomain: "contoso.com"}},
+		"common flag as a string":   {options: `{"waad_common_endpoint":"yes","client_id":"cid"}`, want: ConnectionOptions{ClientID: "cid"}},
+		"issuer of another type":    {options: `{"issuer":{"url":"x"},"token_endpoint":5,"domain":[1],"client_id":"cid"}`, want: ConnectionOptions{ClientID: "cid"}},
+		"auth method of other type": {options: `{"token_endpoint_auth_method":7,"discovery_url":null}`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c, err := parseConnection([]byte(`{"id":"con_1","name":"c","strategy":"oidc","options":` + tc.options + `}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Options != tc.want {
+				t.Errorf("options = %v, want %v", c.Options, tc.want)
 			}
 		})
 	}
