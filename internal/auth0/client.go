@@ -53,6 +53,7 @@ type Client struct {
 	http    *http.Client
 	pace    *pacer
 	tokens  *tokenCache
+	quota   *quotaGate
 	flights singleflight.Group
 	stats   counters
 
@@ -86,14 +87,29 @@ func NewClient(cfg Config) (*Client, error) {
 		// Explicit style: auto-detection would send the secret twice on failure.
 		AuthStyle: oauth2.AuthStyleInParams,
 	}
+	tenant := cfg.MetricsTenant
+	if tenant == "" {
+		tenant = cfg.Domain
+	}
+	c.quota = &quotaGate{clk: cfg.Clock, tenant: tenant}
+	// The token requests' own client: the same transport, timeout and redirect policy, and
+	// the answers' headers recorded for the quota gate.
+	tokenHC := *hc
+	tokenHC.Transport = answerRecorder{next: hc.Transport}
 	c.tokens = newTokenCache(&m2mSource{
 		conf:  cc,
-		ctx:   context.WithValue(context.Background(), oauth2.HTTPClient, hc),
+		ctx:   context.WithValue(context.Background(), oauth2.HTTPClient, &tokenHC),
 		stats: &c.stats,
 		clk:   cfg.Clock,
-	})
+		gate:  c.quota,
+	}, cfg.Clock)
 	return c, nil
 }
+
+// M2MQuota returns what the client knows of its M2M token quota: whether new token requests are
+// held, until when and why, and the quota buckets Auth0 last reported. It sends nothing and is
+// cheap enough to call on every reconcile.
+func (c *Client) M2MQuota() QuotaState { return c.quota.state(c.cfg.Clock.Now()) }
 
 // HTTPClient returns the tenant's TLS-configured client (CA bundle, timeout)
 // so IdP token calls for this tenant trust the same roots. Do not modify it.

@@ -27,7 +27,9 @@ const (
 	// the tenant forbids the call.
 	Forbidden
 	// RateLimited is a 429, or a server-imposed hold that would outlast
-	// Config.MaxRateLimitWait. RetryAfter says when trying again makes sense.
+	// Config.MaxRateLimitWait, or Auth0's global rate limit on /oauth/token (a 500 with
+	// X-RateLimit-*), or an M2M token request not sent while such an answer holds them
+	// (StatusCode 0; see Client.M2MQuota). RetryAfter says when trying again makes sense.
 	RateLimited
 	// ServerError is a 5xx. The client never retries these itself.
 	ServerError
