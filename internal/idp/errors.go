@@ -30,7 +30,9 @@ const (
 	// InvalidGrant: the refresh token is dead; the user must log in again.
 	InvalidGrant ErrorKind = iota + 1
 	// InvalidClient: the IdP rejected the OAuth client (id, secret, or its
-	// permission to use refresh tokens); the connection must be fixed.
+	// permission to use refresh tokens): invalid_client, unauthorized_client,
+	// deleted_client, incorrect_client_credentials, or any 401 whose code is
+	// not invalid_grant. The connection must be fixed.
 	InvalidClient
 	// Transient: 5xx, 429, network failure or an IdP saying it is
 	// temporarily unavailable; retry with backoff.
@@ -124,9 +126,10 @@ func IsInvalidClient(err error) bool {
 var invalidGrantCodes = map[string]bool{"invalid_grant": true, "bad_refresh_token": true}
 
 // invalidClientCodes are the error codes meaning "this OAuth client may not
-// do this". GitHub says incorrect_client_credentials.
+// do this", whatever the status. GitHub says incorrect_client_credentials
+// (with HTTP 200), Google deleted_client.
 var invalidClientCodes = map[string]bool{
-	"invalid_client": true, "unauthorized_client": true, "incorrect_client_credentials": true,
+	"invalid_client": true, "unauthorized_client": true, "incorrect_client_credentials": true, "deleted_client": true,
 }
 
 // transientCodes are OAuth2 error codes for server-side trouble (RFC 6749 §4.1.2.1).
@@ -176,12 +179,15 @@ func fromRetrieveError(tokenURL string, re *oauth2.RetrieveError, now time.Time,
 	switch {
 	case invalidGrantCodes[re.ErrorCode]:
 		e.Kind = InvalidGrant
+	case e.StatusCode == http.StatusUnauthorized:
+		// The client failed to authenticate, whatever code came with it.
+		e.Kind = InvalidClient
 	case e.StatusCode == http.StatusTooManyRequests:
 		e.Kind = Transient
 		e.RetryAfter = retryAfter(re.Response.Header, now)
 	case e.StatusCode >= 500 || e.StatusCode == http.StatusRequestTimeout || transientCodes[re.ErrorCode]:
 		e.Kind = Transient
-	case invalidClientCodes[re.ErrorCode] || (re.ErrorCode == "" && e.StatusCode == http.StatusUnauthorized):
+	case invalidClientCodes[re.ErrorCode]:
 		e.Kind = InvalidClient
 	default:
 		e.Kind = Rejected
