@@ -5,11 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -24,8 +21,8 @@ import (
 // normally pass the tenant's client from auth0.Client.HTTPClient.
 const defaultTimeout = 30 * time.Second
 
-// maxExpiresIn (seconds, ten years) keeps absurd expires_in values from
-// overflowing time.Duration arithmetic.
+// maxExpiresIn (seconds, ten years) bounds a believable expires_in: a larger
+// value is read as absent, and never overflows time.Duration arithmetic.
 const maxExpiresIn = 10 * 366 * 24 * 3600
 
 // Token is the result of a refresh.
@@ -36,7 +33,9 @@ type Token struct {
 	// RefreshTokenRotated is true when the IdP returned a refresh token
 	// different from the one sent; the old one must be considered spent.
 	RefreshTokenRotated bool
-	// ExpiresIn is the response's expires_in; 0 when absent.
+	// ExpiresIn is the response's expires_in in whole seconds (a number or a
+	// numeric string, fractions dropped); 0 when absent, under a second,
+	// negative, NaN or over ten years.
 	ExpiresIn time.Duration
 	// Expiry is Clock.Now()+ExpiresIn at the time of the response; zero when unknown.
 	Expiry time.Time
@@ -70,11 +69,16 @@ type Refresher struct {
 
 // httpClient never follows redirects, whatever client it was given: a 3xx from a token endpoint
 // must not re-post the refresh token and client secret to the Location it names.
+// Its transport is wrapped in jsonAnswers, which asks for JSON and makes odd answers readable.
 func (r *Refresher) httpClient() *http.Client {
+	var c *http.Client
 	if r.HTTPClient == nil {
-		return httpclient.New(nil, defaultTimeout)
+		c = httpclient.New(nil, defaultTimeout)
+	} else {
+		c = httpclient.WithoutRedirects(r.HTTPClient)
 	}
-	return httpclient.WithoutRedirects(r.HTTPClient)
+	c.Transport = jsonAnswers{base: c.Transport}
+	return c
 }
 
 func (r *Refresher) clock() clock.Clock {
@@ -87,6 +91,11 @@ func (r *Refresher) clock() clock.Clock {
 // Refresh exchanges refreshToken for a new access token at ep. It sends
 // exactly one HTTP request, even on failure, because some IdPs (GitHub)
 // accept a refresh token only once.
+//
+// Answers are read as real IdPs send them (see jsonAnswers): a body starting
+// with '{' is JSON whatever its Content-Type, a nonsensical expires_in is
+// ignored rather than failing the answer, and an error code is classified
+// even when it comes with HTTP 200 (GitHub).
 //
 // Errors are *RefreshError (use errors.Is(err, ErrInvalidGrant), IsTransient,
 // IsInvalidClient), a wrapped ErrNoEndpoint for an unusable ep, or a wrapped
@@ -149,27 +158,28 @@ func (r *Refresher) convert(tok *oauth2.Token, sent string) *Token {
 	return t
 }
 
-// expiresIn reads expires_in. x/oauth2 sets Token.ExpiresIn only for JSON
-// bodies; for form-encoded bodies (GitHub without Accept: application/json)
-// the value is only reachable through Extra, as an int64, float64 or string.
+// expiresIn reads expires_in, as whole seconds. x/oauth2 sets Token.ExpiresIn
+// only for JSON bodies (which jsonAnswers has already normalized); for
+// form-encoded bodies (GitHub without Accept: application/json) the value is
+// only reachable through Extra, as an int64, float64 or string. A value that is
+// no usable duration (see secondsOf) reads as absent: 0.
 func expiresIn(tok *oauth2.Token) time.Duration {
-	secs := float64(tok.ExpiresIn)
-	if secs == 0 {
+	var secs int64
+	var ok bool
+	if tok.ExpiresIn != 0 {
+		secs, ok = secondsOf(float64(tok.ExpiresIn))
+	} else {
 		switch v := tok.Extra("expires_in").(type) {
 		case int64:
-			secs = float64(v)
+			secs, ok = secondsOf(float64(v))
 		case float64:
-			secs = v
+			secs, ok = secondsOf(v)
 		case string:
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err == nil {
-				secs = f
-			}
+			secs, ok = stringSeconds(v)
 		}
 	}
-	if math.IsNaN(secs) || secs <= 0 {
+	if !ok {
 		return 0
 	}
-	secs = min(math.Trunc(secs), maxExpiresIn)
 	return time.Duration(secs) * time.Second
 }
