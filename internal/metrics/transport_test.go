@@ -137,12 +137,32 @@ func TestForgetTenantDropsItsSeries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, tenant := range []string{gone, kept} {
+		metrics.SetAuth0M2MQuotaRemaining(tenant, "client/per_hour", 7)
+	}
 	metrics.ForgetTenant(gone)
 	if series := seriesOf(t, "", gone); len(series) != 0 {
 		t.Errorf("series left for a forgotten tenant: %v", series)
 	}
-	if series := seriesOf(t, metrics.Auth0RequestsTotal, kept); len(series) == 0 {
-		t.Error("ForgetTenant dropped another tenant's series")
+	for _, name := range []string{metrics.Auth0RequestsTotal, metrics.Auth0M2MQuotaRemaining} {
+		if series := seriesOf(t, name, kept); len(series) == 0 {
+			t.Errorf("ForgetTenant dropped another tenant's %s", name)
+		}
+	}
+}
+
+func TestM2MQuotaRemainingIsSetAndDeletedPerBucket(t *testing.T) {
+	const tenant = "ClusterAuth0Tenant/quota"
+	metrics.SetAuth0M2MQuotaRemaining(tenant, "client/per_hour", 12)
+	metrics.SetAuth0M2MQuotaRemaining(tenant, "client/per_day", 340)
+	metrics.SetAuth0M2MQuotaRemaining(tenant, "client/per_hour", 11)
+	if got := value(t, metrics.Auth0M2MQuotaRemaining, map[string]string{"tenant": tenant, "bucket": "client/per_hour"}); got != 11 {
+		t.Errorf("client/per_hour = %v, want the latest value, 11", got)
+	}
+	metrics.DeleteAuth0M2MQuotaRemaining(tenant, "client/per_hour")
+	series := seriesOf(t, metrics.Auth0M2MQuotaRemaining, tenant)
+	if len(series) != 1 || !strings.Contains(series[0], "client/per_day") {
+		t.Errorf("series after deleting client/per_hour: %v, want only client/per_day", series)
 	}
 }
 
