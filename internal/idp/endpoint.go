@@ -14,10 +14,46 @@ import (
 	"github.com/idptoken/idptoken-operator/internal/safetext"
 )
 
-// ErrNoEndpoint is wrapped by every error of EndpointForConnection and by
-// Refresh for an unusable Endpoint: the connection cannot be used for
-// refreshing until someone changes it, so retrying is pointless.
+// ErrNoEndpoint is wrapped by every error of EndpointForConnection, by the errors of
+// Resolver.Resolve except ErrDiscovery's, and by Refresh for an unusable Endpoint: the
+// connection cannot be used for refreshing until someone changes it, so retrying is pointless.
 var ErrNoEndpoint = errors.New("no usable IdP token endpoint")
+
+// ErrRefreshUnsupported is wrapped, besides ErrNoEndpoint, by the errors for a connection the
+// operator cannot refresh with as a matter of principle: a strategy without a known token
+// endpoint and refresh grant, or a client authentication method it does not perform
+// (private_key_jwt, none...). The message names the strategy or the method. The token is still
+// read from Auth0.
+var ErrRefreshUnsupported error = &subSentinel{text: "refreshing is not supported", parent: ErrNoEndpoint}
+
+// subSentinel is a sentinel error that is also its parent for errors.Is.
+type subSentinel struct {
+	text   string
+	parent error
+}
+
+func (e *subSentinel) Error() string { return e.text }
+func (e *subSentinel) Unwrap() error { return e.parent }
+
+// unsupported is why the operator cannot refresh with a connection at all; connectionError
+// turns it into an ErrRefreshUnsupported error.
+type unsupported string
+
+func (u unsupported) Error() string { return string(u) }
+
+// connectionError prefixes a problem of the connection described by what with
+// ErrRefreshUnsupported or ErrNoEndpoint.
+func connectionError(what string, err error) error {
+	var u unsupported
+	if errors.As(err, &u) {
+		return fmt.Errorf("%w: %s: %s", ErrRefreshUnsupported, what, u)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrNoEndpoint, what, err)
+}
+
+func describe(conn *auth0.Connection) string {
+	return fmt.Sprintf("connection %q (strategy %q)", conn.Name, conn.Strategy)
+}
 
 // Endpoint is where and as which OAuth client to refresh tokens.
 type Endpoint struct {
@@ -122,7 +158,9 @@ type strategyEndpoint struct {
 
 // fixedEndpoints maps Auth0 strategies to their IdP's token endpoint and the
 // client authentication it accepts. Google, Microsoft and GitHub take the
-// secret in the form body; Bitbucket wants HTTP Basic.
+// secret in the form body; Bitbucket wants HTTP Basic. docs/providers.md is
+// the per-strategy table, with sources; strategies not here, nor among
+// waad, oauth2, oidc and okta, are RefreshUnsupported.
 var fixedEndpoints = map[string]strategyEndpoint{
 	"google-oauth2": {googleTokenURL, oauth2.AuthStyleInParams},
 	"google-apps":   {googleTokenURL, oauth2.AuthStyleInParams},
@@ -131,27 +169,50 @@ var fixedEndpoints = map[string]strategyEndpoint{
 	"github":        {githubTokenURL, oauth2.AuthStyleInParams},
 }
 
+// unsupportedStrategies says why some well-known strategies cannot be refreshed; any other
+// strategy without an endpoint gets the general reason.
+var unsupportedStrategies = map[string]string{
+	"twitter":  "the operator does not refresh X (Twitter) tokens; OAuth 1.0a has no refresh grant",
+	"apple":    "Sign in with Apple wants a client secret JWT signed with the connection's key, which the operator does not make",
+	"facebook": "Facebook has no refresh grant (long-lived tokens come from a token exchange)",
+}
+
 // EndpointForConnection derives the IdP token endpoint and OAuth client from
-// an Auth0 connection. Errors wrap ErrNoEndpoint and name the missing option.
+// an Auth0 connection without any request. Errors wrap ErrNoEndpoint and name
+// the missing option; those of a connection the operator cannot refresh with at
+// all also wrap ErrRefreshUnsupported. An oidc or okta connection without
+// options.token_endpoint needs Resolver.Resolve, which reads the IdP's
+// discovery document.
 func EndpointForConnection(conn *auth0.Connection) (Endpoint, error) {
 	if conn == nil {
 		return Endpoint{}, fmt.Errorf("%w: no connection", ErrNoEndpoint)
 	}
-	what := fmt.Sprintf("connection %q (strategy %q)", conn.Name, conn.Strategy)
 	ep, err := endpointForStrategy(conn)
+	if err == nil {
+		err = checkClient(conn.Options)
+	}
 	if err != nil {
-		return Endpoint{}, fmt.Errorf("%w: %s: %w", ErrNoEndpoint, what, err)
+		return Endpoint{}, connectionError(describe(conn), err)
 	}
-	if conn.Options.ClientID == "" {
-		return Endpoint{}, fmt.Errorf("%w: %s has no options.client_id (connections using Auth0 developer keys cannot refresh)", ErrNoEndpoint, what)
+	return withClient(ep, conn), nil
+}
+
+// checkClient insists on the connection's OAuth client, which every refresh sends.
+func checkClient(o auth0.ConnectionOptions) error {
+	if o.ClientID == "" {
+		return errors.New("has no options.client_id (connections using Auth0 developer keys cannot refresh)")
 	}
-	if conn.Options.ClientSecret == "" {
-		return Endpoint{}, fmt.Errorf("%w: %s has no options.client_secret (not set, or not readable with the M2M application's scopes)", ErrNoEndpoint, what)
+	if o.ClientSecret == "" {
+		return errors.New("has no options.client_secret (not set, or not readable with the M2M application's scopes)")
 	}
+	return nil
+}
+
+func withClient(ep Endpoint, conn *auth0.Connection) Endpoint {
 	ep.ClientID = conn.Options.ClientID
 	ep.ClientSecret = conn.Options.ClientSecret
 	ep.Provider = conn.Strategy
-	return ep, nil
+	return ep
 }
 
 func endpointForStrategy(conn *auth0.Connection) (Endpoint, error) {
@@ -161,7 +222,7 @@ func endpointForStrategy(conn *auth0.Connection) (Endpoint, error) {
 	switch conn.Strategy {
 	case "waad":
 		tenant := conn.Options.TenantDomain
-		if tenant == "" {
+		if tenant == "" || conn.Options.WAADCommonEndpoint {
 			tenant = "common"
 		}
 		if !isDomainLike(tenant) {
@@ -176,8 +237,13 @@ func endpointForStrategy(conn *auth0.Connection) (Endpoint, error) {
 			return Endpoint{}, fmt.Errorf("options.tokenURL %w", err)
 		}
 		return Endpoint{TokenURL: conn.Options.TokenURL, AuthStyle: oauth2.AuthStyleInParams}, nil
+	case "oidc", "okta":
+		return oidcEndpoint(conn)
 	default:
-		return Endpoint{}, errors.New("refreshing is not supported for this strategy")
+		if why, ok := unsupportedStrategies[conn.Strategy]; ok {
+			return Endpoint{}, unsupported(why)
+		}
+		return Endpoint{}, unsupported("the operator does not refresh tokens of this strategy")
 	}
 }
 
