@@ -247,3 +247,36 @@ func TestCachedTokenServesTheAPIWhileNewTokensAreHeld(t *testing.T) {
 		t.Errorf("/oauth/token saw %d requests, want still 2", got)
 	}
 }
+
+func TestConcurrentCallersShareOneRefusedTokenRequest(t *testing.T) {
+	f := newFakeAuth0(t)
+	release, open := gate(t)
+	arrived := make(chan struct{}, 1)
+	requests := scriptTokens(f, func() (tokenAnswer, bool) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		<-release
+		return tokenAnswer{status: http.StatusTooManyRequests, body: quotaBody, headers: map[string]string{"Retry-After": "600"}}, true
+	})
+	fc := clocktesting.NewFakeClock(fakeStart)
+	c := f.client(t, func(cfg *Config) { cfg.Clock = fc })
+	ctx := testContext(t)
+
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			// Other users, so that the reads are not coalesced before they need a token.
+			if _, err := c.GetUser(ctx, fmt.Sprintf("auth0|%d", i)); !isKind(err, RateLimited) {
+				t.Errorf("GetUser: got %v, want RateLimited", err)
+			}
+		})
+	}
+	<-arrived // the first request is in; whoever comes later joins it or meets the hold
+	open()
+	wg.Wait()
+	if got := requests.Load(); got != 1 {
+		t.Errorf("/oauth/token saw %d requests from 10 concurrent callers, want 1", got)
+	}
+}
