@@ -155,8 +155,8 @@ func NoRefreshEndpoint(b *authv1alpha1.IdPTokenBinding, connection, errText stri
 // RefreshUnsupportedMessage says why the binding is not Ready although its Secret holds the
 // token read from Auth0: the operator cannot refresh through the token's connection.
 func RefreshUnsupportedMessage(b *authv1alpha1.IdPTokenBinding, t *Token) string {
-	return fmt.Sprintf("The operator cannot refresh tokens of connection %q: %s. Secret %s holds the token read from Auth0, which expires %s; it is read from Auth0 again at %s, and only a new login through the connection gives a new one",
-		t.Identity.Connection, t.RefreshUnsupported, b.Spec.Secret.Name, t.ExpiryText(), t.RenewAt.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("The operator cannot refresh this token at the identity provider (%s). Secret %s holds the token read from Auth0, which expires %s; it is read from Auth0 again at %s, and only a new login through connection %q gives a new one",
+		t.RefreshUnsupported, b.Spec.Secret.Name, t.ExpiryText(), t.RenewAt.UTC().Format(time.RFC3339), t.Identity.Connection)
 }
 
 // RefreshRejected: the IdP answered invalid_grant; Auth0 is read next.

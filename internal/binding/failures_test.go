@@ -106,9 +106,9 @@ func TestRecordersAreWhatAStepMeansForThePass(t *testing.T) {
 		t.Error("a foreign state ends the pass without writing anything")
 	}
 	p = Start(f)
-	p.RecordEndpoint(Endpoint{TokenURL: "https://kept"})
-	if p.Held.Endpoint.TokenURL != "https://kept" || f.Held.Endpoint.TokenURL == "https://kept" {
-		t.Error("RecordEndpoint keeps the endpoint with a copy of the token held, never in the facts")
+	p.RecordRefresh(f, RefreshResult{Unsupported: `strategy "samlp"`})
+	if p.Held.RefreshUnsupported == "" || f.Held.RefreshUnsupported != "" || p.Failure != nil || p.Held.CanRefresh() {
+		t.Error("a connection the operator cannot refresh marks a copy of the token held, never the facts, and fails nothing")
 	}
 	p.RecordTenantBusy()
 	if Next(f, p) != StepDone {

@@ -342,6 +342,9 @@ type RefreshResult struct {
 	// Endpoint, when not empty, is kept with the state: the connection's own endpoint (never a
 	// spec.refresh override).
 	Endpoint Endpoint
+	// Unsupported: nothing was sent, as the operator cannot refresh through the token's
+	// connection (it says why): the token is marked so, and re-read from Auth0 at its expiry.
+	Unsupported string
 }
 
 // RecordRefresh records a refresh at the IdP.
@@ -353,6 +356,13 @@ func (p *Pass) RecordRefresh(f *Facts, r RefreshResult) {
 	switch {
 	case r.Failure != nil:
 		p.Failure = r.Failure
+	case r.Unsupported != "":
+		unrefreshable := *held
+		if kept != nil {
+			unrefreshable = *kept
+		}
+		unrefreshable.RefreshUnsupported = r.Unsupported
+		p.Held = &unrefreshable
 	case r.InvalidGrant:
 		p.Held, p.InvalidGrant = Refused(held), true
 		p.Failure = RefreshRejected(r.Err)
@@ -387,16 +397,6 @@ func (p *Pass) RecordRead(f *Facts, read *Token, fail *Failure) Verdict {
 	}
 	p.Held, p.NeedRefresh, p.Failure = next, verdict == VerdictRefresh, failure
 	return verdict
-}
-
-// RecordEndpoint keeps the connection's endpoint with the token held, so that a manager
-// restarted during an Auth0 outage can make the lineage's first refresh too.
-func (p *Pass) RecordEndpoint(ep Endpoint) {
-	if p.Held != nil && ep.TokenURL != "" {
-		held := *p.Held
-		held.Endpoint = ep
-		p.Held = &held
-	}
 }
 
 // RecordPersist records the write of the identity's state (StepPersist): held is the lineage's

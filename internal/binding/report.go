@@ -158,7 +158,7 @@ func (r *reporter) succeeded(p *Pass) {
 func (r *reporter) refreshUnsupported(h *Token) {
 	if c := meta.FindStatusCondition(r.st.Conditions, authv1alpha1.ConditionReady); c == nil || c.Reason != authv1alpha1.ReasonRefreshUnsupported {
 		r.event(corev1.EventTypeWarning, authv1alpha1.ReasonRefreshUnsupported, "Sync",
-			fmt.Sprintf("The operator cannot refresh tokens of connection %q: %s", h.Identity.Connection, h.RefreshUnsupported))
+			fmt.Sprintf("The operator cannot refresh this token at the identity provider (%s)", h.RefreshUnsupported))
 	}
 	r.set(authv1alpha1.ConditionReady, metav1.ConditionFalse, authv1alpha1.ReasonRefreshUnsupported, RefreshUnsupportedMessage(r.f.Binding, h))
 }

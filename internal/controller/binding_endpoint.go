@@ -22,34 +22,37 @@ import (
 // only ever sent to the connection's own endpoint: spec.refresh.tokenURL comes with the client
 // of spec.refresh.clientCredentialsSecretRef, never the connection's (Precheck enforces that the
 // tenant allows overrides at all).
-func (r *BindingReconciler) endpoint(ctx context.Context, in *bindingInput, held *binding.Token) (idp.Endpoint, *binding.Failure) {
+func (r *BindingReconciler) endpoint(ctx context.Context, in *bindingInput, held *binding.Token) (ep idp.Endpoint, unsupported string, fail *binding.Failure) {
 	source, fail := binding.ChooseEndpoint(in.Binding, in.Tenant, in.override != nil)
 	switch source {
 	case binding.EndpointRefused:
-		return idp.Endpoint{}, fail
+		return idp.Endpoint{}, "", fail
 	case binding.EndpointOverride:
-		return idp.Endpoint{TokenURL: in.Binding.Spec.Refresh.TokenURL, ClientID: in.override.id, ClientSecret: in.override.secret, Provider: held.Identity.Provider}, nil
+		return idp.Endpoint{TokenURL: in.Binding.Spec.Refresh.TokenURL, ClientID: in.override.id, ClientSecret: in.override.secret, Provider: held.Identity.Provider}, "", nil
 	}
-	ep, f := r.connectionEndpoint(ctx, in, held)
-	if f != nil {
-		return ep, f
+	ep, unsupported, f := r.connectionEndpoint(ctx, in, held)
+	if f != nil || unsupported != "" {
+		return ep, unsupported, f
 	}
 	if source == binding.EndpointConnectionWithOverrideClient {
 		ep.ClientID, ep.ClientSecret = in.override.id, in.override.secret
 	}
-	return ep, nil
+	return ep, "", nil
 }
 
 // connectionEndpoint is the token endpoint and client of the identity's Auth0 connection: the
 // copy in memory, else the connection read from Auth0, else (Auth0 unreachable after a
 // restart) the endpoint kept with the identity's state and the client kept in the operator's
-// namespace, so that an Auth0 outage does not stop refreshes.
-func (r *BindingReconciler) connectionEndpoint(ctx context.Context, in *bindingInput, held *binding.Token) (idp.Endpoint, *binding.Failure) {
+// namespace, so that an Auth0 outage does not stop refreshes. unsupported, when not empty, says
+// why the operator cannot refresh through the connection at all (binding.Token.RefreshUnsupported).
+func (r *BindingReconciler) connectionEndpoint(ctx context.Context, in *bindingInput, held *binding.Token) (ep idp.Endpoint, unsupported string, fail *binding.Failure) {
 	conn := held.Identity.Connection
 	if ep, ok := r.Tenants.Endpoint(in.tenantKey, conn); ok {
-		return ep, nil
+		return ep, "", nil
 	}
-	var fail *binding.Failure
+	if why := r.Tenants.Unsupported(in.tenantKey, conn, in.Now); why != "" {
+		return idp.Endpoint{}, why, nil
+	}
 	if r.Tenants.Ready(in.tenantKey) {
 		var c *auth0.Connection
 		var err error
@@ -58,25 +61,33 @@ func (r *BindingReconciler) connectionEndpoint(ctx context.Context, in *bindingI
 		} else {
 			c, err = in.api.GetConnectionByName(ctx, conn)
 		}
-		if err == nil {
-			ep, err := idp.EndpointForConnection(c)
-			if err != nil {
-				return ep, binding.NoRefreshEndpoint(in.Binding, conn, err.Error())
+		if err != nil {
+			fail = r.managementFailure(in, err, authv1alpha1.ReasonRefreshFailed, "reading connection %q", conn)
+			if auth0.IsNotFound(err) {
+				return idp.Endpoint{}, "", fail // the connection is gone: its client is no longer to be used
 			}
-			r.rememberEndpoint(ctx, in, conn, ep)
-			return ep, nil
-		}
-		fail = r.managementFailure(in, err, authv1alpha1.ReasonRefreshFailed, "reading connection %q", conn)
-		if auth0.IsNotFound(err) {
-			return idp.Endpoint{}, fail // the connection is gone: its client is no longer to be used
+		} else {
+			ep, err := r.Tenants.ResolveEndpoint(ctx, in.tenantKey, c)
+			switch unsupported, transient := endpointVerdict(err); {
+			case err == nil:
+				r.rememberEndpoint(ctx, in, conn, ep)
+				return ep, "", nil
+			case unsupported:
+				r.Tenants.SetUnsupported(in.tenantKey, conn, err.Error(), in.Now)
+				return idp.Endpoint{}, err.Error(), nil
+			case transient:
+				fail = binding.RefreshError(err.Error()) // the discovery document, for now: the kept endpoint serves
+			default:
+				return ep, "", binding.NoRefreshEndpoint(in.Binding, conn, err.Error())
+			}
 		}
 	} else {
 		fail = r.tenantNotReady(in)
 	}
 	if ep, ok := r.keptEndpoint(ctx, in, held); ok {
-		return ep, nil
+		return ep, "", nil
 	}
-	return idp.Endpoint{}, fail
+	return idp.Endpoint{}, "", fail
 }
 
 // Role of the Secrets that keep a connection's IdP client for Auth0 outages.

@@ -25,9 +25,12 @@ func (r *BindingReconciler) sendRefresh(ctx context.Context, in *bindingInput, h
 	if in.api == nil {
 		return binding.RefreshResult{Failure: r.tenantNotReady(in)}
 	}
-	ep, f := r.endpoint(ctx, in, held)
-	if f != nil {
+	ep, unsupported, f := r.endpoint(ctx, in, held)
+	switch {
+	case f != nil:
 		return binding.RefreshResult{Failure: f}
+	case unsupported != "":
+		return binding.RefreshResult{Unsupported: unsupported}
 	}
 	refresher := &idp.Refresher{HTTPClient: in.api.HTTPClient(), Clock: r.Clock}
 	// Once sent, a refresh is seen through even when the manager is shutting down: the IdP may
@@ -64,17 +67,19 @@ func (r *BindingReconciler) readAuth0(ctx context.Context, in *bindingInput, p *
 		return
 	}
 	read, f := r.fetch(ctx, in, binding.ReadNotBefore(&in.Facts, held))
-	verdict := p.RecordRead(&in.Facts, read, f)
-	if f != nil {
-		return
-	}
-	if vault && verdict == binding.VerdictNew && held != nil && !held.ValidAt(in.Now) {
-		r.observeVaultGap(held.Expiry.ExpiresAt, in.Now)
-	}
-	if next := p.Held; next.CanRefresh() && next.Endpoint.TokenURL == "" && !hasOverride(in.Binding) && !in.Unresolved {
-		if ep, f := r.connectionEndpoint(ctx, in, next); f == nil {
-			p.RecordEndpoint(keptEndpointOf(ep))
+	if f == nil && read.CanRefresh() && !hasOverride(in.Binding) && !in.Unresolved {
+		// Whether and where the token can be refreshed is known before it is adopted: a token the
+		// operator cannot refresh is re-read at its expiry instead, and is not Ready.
+		switch ep, unsupported, ef := r.connectionEndpoint(ctx, in, read); {
+		case unsupported != "":
+			read.RefreshUnsupported = unsupported
+		case ef == nil:
+			read.Endpoint = keptEndpointOf(ep)
 		}
+	}
+	verdict := p.RecordRead(&in.Facts, read, f)
+	if f == nil && vault && verdict == binding.VerdictNew && held != nil && !held.ValidAt(in.Now) {
+		r.observeVaultGap(held.Expiry.ExpiresAt, in.Now)
 	}
 }
 

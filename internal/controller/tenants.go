@@ -81,6 +81,11 @@ type tenantClient struct {
 
 	mu        sync.Mutex
 	endpoints map[string]idp.Endpoint // last good IdP endpoint per Auth0 connection name
+	// unsupported are the connections the operator cannot refresh through, and why, as last
+	// found (tenant_endpoints.go); under mu.
+	unsupported map[string]unsupportedVerdict
+	// resolver reads OIDC discovery documents through the tenant's HTTP client.
+	resolver *idp.Resolver
 
 	// users are recent user reads, shared by bindings of the same user; bounded, as a tenant's
 	// users must not be able to grow the manager without limit. It has its own lock.
@@ -137,7 +142,8 @@ func (t *TenantClients) Ensure(key TenantKey, cfg auth0.Config) (ManagementAPI, 
 	if err != nil {
 		return nil, err
 	}
-	t.tenants[key] = &tenantClient{fingerprint: fp, api: api, endpoints: map[string]idp.Endpoint{}, users: newUserCache()}
+	t.tenants[key] = &tenantClient{fingerprint: fp, api: api, endpoints: map[string]idp.Endpoint{}, users: newUserCache(),
+		unsupported: map[string]unsupportedVerdict{}, resolver: &idp.Resolver{HTTPClient: api.HTTPClient()}}
 	return api, nil
 }
 
@@ -176,36 +182,6 @@ func (t *TenantClients) get(key TenantKey) *tenantClient {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.tenants[key]
-}
-
-// Endpoint returns the last good IdP endpoint of an Auth0 connection of the tenant.
-func (t *TenantClients) Endpoint(key TenantKey, connection string) (idp.Endpoint, bool) {
-	c := t.get(key)
-	if c == nil {
-		return idp.Endpoint{}, false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ep, ok := c.endpoints[connection]
-	return ep, ok
-}
-
-// SetEndpoint remembers an IdP endpoint; ForgetEndpoint drops it after the IdP rejected its client.
-func (t *TenantClients) SetEndpoint(key TenantKey, connection string, ep idp.Endpoint) {
-	if c := t.get(key); c != nil {
-		c.mu.Lock()
-		c.endpoints[connection] = ep
-		c.mu.Unlock()
-	}
-}
-
-// ForgetEndpoint drops a remembered IdP endpoint.
-func (t *TenantClients) ForgetEndpoint(key TenantKey, connection string) {
-	if c := t.get(key); c != nil {
-		c.mu.Lock()
-		delete(c.endpoints, connection)
-		c.mu.Unlock()
-	}
 }
 
 // GetUser reads a user through the tenant's client. It answers from a read younger than
