@@ -97,7 +97,9 @@ func (c *Client) Check(ctx context.Context) error {
 
 // Exchange asks Token Vault for the access token Auth0 keeps for userID on
 // connection. auditContext (e.g. "idptoken-operator team-a/alice-google") goes
-// into the subject token for Auth0's logs. Failures are *Error values.
+// into the subject token for Auth0's logs; blank, DefaultAuditContext is sent.
+// Every call signs a new subject token (new jti, iat = the send time).
+// Failures are *Error values.
 func (c *Client) Exchange(ctx context.Context, userID, connection, auditContext string) (*Token, error) {
 	fail := func(k Kind, err error) *Error {
 		return &Error{Kind: k, UserID: userID, Connection: connection, Err: err}
@@ -183,14 +185,14 @@ func (c *Client) Exchange(ctx context.Context, userID, connection, auditContext 
 func interpretResponse(status int, h http.Header, body []byte, readErr error, sentAt, now time.Time, sent ...string) (*Token, error) {
 	if status < 200 || status > 299 {
 		code, description := httpclient.ParseOAuthError(body)
-		// Classified on the code as received, so that scrubbing can never
-		// change the kind; only the scrubbed text is kept in the error.
+		// Classified on the code and description as received, so that
+		// scrubbing can never change the kind; only the scrubbed text is kept.
 		e := &Error{
-			Kind:        kindForStatus(status, safetext.Clip(code, 64)),
 			StatusCode:  status,
 			Code:        safetext.ScrubCode(code, 64, sent...),
 			Description: safetext.Scrub(description, maxDescription, sent...),
 		}
+		e.Kind, e.Refusal = classify(status, safetext.Clip(code, 64), safetext.Clip(description, maxDescription))
 		switch {
 		case status >= 300 && status < 400:
 			e.Err = errors.New("the token endpoint answered with a redirect, which is never followed")

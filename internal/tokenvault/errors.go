@@ -3,7 +3,6 @@ package tokenvault
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -15,13 +14,16 @@ type Kind int
 
 // The kinds of Error. The zero value is not a valid kind.
 const (
-	// IdentityNotFound is a 401 other than invalid_client: the subject token
-	// was refused or the user has no account linked on the connection in
-	// Token Vault. Terminal for the binding until its spec changes or the
+	// IdentityNotFound is a 401 that is not about the client: the subject
+	// token was refused or the user has no account linked on the connection
+	// in Token Vault. Terminal for the binding until its spec changes or the
 	// user connects the account (Ready=False IdentityNotFound).
 	IdentityNotFound Kind = iota + 1
-	// ClientAuthFailed is a 401 invalid_client: Auth0 did not accept the
-	// client assertion or secret. A tenant problem.
+	// ClientAuthFailed is a 401 invalid_client, or a 401 access_denied whose
+	// description is "Unauthorized" (Auth0's answer to a client it does not
+	// know or whose credentials are wrong): Auth0 did not accept the client
+	// assertion or secret. A tenant problem (TokenVaultNotAuthorized), never
+	// one of each binding.
 	ClientAuthFailed
 	// NotAuthorized is a 403: the client may not use Token Vault (grant type,
 	// Privileged Worker access, IP allow-list). A tenant problem
@@ -102,6 +104,9 @@ type Error struct {
 	RetryAfter time.Duration
 	// Connection and UserID identify the request; ids, not secrets.
 	Connection, UserID string
+	// Refusal says which setting of the worker application Auth0 objected
+	// to (ClientAuthFailed, NotAuthorized); "" when it cannot be told.
+	Refusal Refusal
 	// Err is the cause of Transient errors without a usable response.
 	Err error
 }
@@ -114,6 +119,10 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, " (%s)", e.Code)
 	}
 	httpclient.WriteDetail(&b, e.Description, e.Err, e.RetryAfter)
+	if hint := e.Refusal.hint(); hint != "" {
+		b.WriteString("; ")
+		b.WriteString(hint)
+	}
 	return b.String()
 }
 
@@ -150,22 +159,4 @@ func RetryAfter(err error) (time.Duration, bool) {
 func IsTransient(err error) bool {
 	k := KindOf(err)
 	return k == Transient || k == RateLimited
-}
-
-// kindForStatus maps a non-2xx status and OAuth error code to a kind.
-func kindForStatus(status int, code string) Kind {
-	switch {
-	case status == http.StatusUnauthorized && code == "invalid_client":
-		return ClientAuthFailed
-	case status == http.StatusUnauthorized:
-		return IdentityNotFound
-	case status == http.StatusForbidden:
-		return NotAuthorized
-	case status == http.StatusTooManyRequests:
-		return RateLimited
-	case status >= 400 && status < 500:
-		return BadRequest
-	default: // 5xx, and 1xx/3xx which a token endpoint never sends on purpose
-		return Transient
-	}
 }

@@ -36,6 +36,8 @@ func FuzzParseExchangeResponse(f *testing.F) {
 		{401, `{"error":"invalid_grant","error_description":"Invalid subject_token: SENT-SUBJECT-TOKEN"}`},
 		{401, `{"error":"invalid_client","error_description":"bad assertion eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2lnbmF0dXJl"}`},
 		{403, `{"error":"unauthorized_client","error_description":"Grant type not allowed"}`},
+		{403, `{"error":"access_denied","error_description":"IP 192.0.2.1 not allowed"}`},
+		{401, `{"error":"access_denied","error_description":"Unauthorized"}`},
 		{429, `{"error":"too_many_requests"}`},
 		{500, `<html>SENT-CLIENT-SECRET</html>`},
 		{302, ``},
@@ -64,6 +66,9 @@ func FuzzParseExchangeResponse(f *testing.F) {
 			}
 			if e.RetryAfter < 0 || e.RetryAfter > maxHold {
 				t.Fatalf("RetryAfter %v out of range", e.RetryAfter)
+			}
+			if (e.Refusal == RefusalClientAuth) != (e.Kind == ClientAuthFailed) || (e.Refusal != "" && e.Kind != ClientAuthFailed && e.Kind != NotAuthorized) {
+				t.Fatalf("refusal %q on a %v error", e.Refusal, e.Kind)
 			}
 			if status >= 200 && status < 300 && e.Kind != Transient {
 				t.Fatalf("a 2xx that cannot be used is %v, want Transient", e.Kind)

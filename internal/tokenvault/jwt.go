@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -21,6 +22,9 @@ const (
 	ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 	// AuditContextClaim carries who asked, for Auth0's logs.
 	AuditContextClaim = "audit_context"
+	// DefaultAuditContext is sent when the caller gives no audit context:
+	// Auth0 requires a non-empty audit_context on every subject token.
+	DefaultAuditContext = "idptoken-operator"
 )
 
 // Lifetimes of the JWTs. Both are single-use: Auth0 rejects a replayed jti
@@ -56,13 +60,13 @@ func newSigner(key *rsa.PrivateKey, domain, clientID string) (*signer, error) {
 
 // subjectToken is the JWT that names the user: iss = client ID, sub = user,
 // aud = the tenant, a lifetime of SubjectTokenLifetime, a random jti and
-// audit_context.
+// audit_context (DefaultAuditContext when auditContext is blank).
 func (s *signer) subjectToken(now time.Time, userID, auditContext string) (string, error) {
 	claims := s.claims(now, userID, SubjectTokenLifetime)
-	extra := map[string]any{}
-	if auditContext != "" {
-		extra[AuditContextClaim] = clipRunes(auditContext, maxAuditContext)
+	if strings.TrimSpace(auditContext) == "" {
+		auditContext = DefaultAuditContext
 	}
+	extra := map[string]any{AuditContextClaim: clipRunes(auditContext, maxAuditContext)}
 	tok, err := jwt.Signed(s.subjectSigner).Claims(claims).Claims(extra).Serialize()
 	if err != nil {
 		return "", fmt.Errorf("tokenvault: signing the subject token: %w", err)

@@ -180,20 +180,22 @@ func TestJTIsAreUnique(t *testing.T) {
 	}
 }
 
-func TestAuditContextIsBoundedAndOptional(t *testing.T) {
+func TestAuditContextIsBoundedAndNeverEmpty(t *testing.T) {
 	s := testSigner(t)
-	tok, err := s.subjectToken(now, "u", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, raw := verify(t, tok, &testKey().PublicKey); raw["audit_context"] != nil {
-		t.Errorf("empty audit context rendered as %#v", raw["audit_context"])
+	for _, blank := range []string{"", " \t"} {
+		tok, err := s.subjectToken(now, "u", blank)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, raw := verify(t, tok, &testKey().PublicKey); raw["audit_context"] != DefaultAuditContext {
+			t.Errorf("audit context %q rendered as %#v, want %q", blank, raw["audit_context"], DefaultAuditContext)
+		}
 	}
 	long := make([]rune, 1000)
 	for i := range long {
 		long[i] = 'é'
 	}
-	tok, err = s.subjectToken(now, "u", string(long))
+	tok, err := s.subjectToken(now, "u", string(long))
 	if err != nil {
 		t.Fatal(err)
 	}
