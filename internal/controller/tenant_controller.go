@@ -122,12 +122,17 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 
 	scopes, err := api.Authenticate(ctx)
+	quota := api.M2MQuota()
+	r.setQuota(tenant, quota)
+	// While Auth0 holds the client's token requests, the tenant is looked at again when the hold
+	// ends, not every 10 s: nothing would be sent before.
+	held := quotaHeld(quota, r.Clock.Now())
 	if err != nil {
 		r.Tenants.SetReady(key, false)
 		r.setReady(tenant, metav1.ConditionFalse, authv1alpha1.ReasonAuthenticationFailed,
 			fmt.Sprintf("Getting a Management API token failed: %v", err))
 		if auth0.IsTransient(err) {
-			return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+			return ctrl.Result{RequeueAfter: max(10*time.Second, held)}, nil
 		}
 		return ctrl.Result{RequeueAfter: CredentialsResync}, nil
 	}
@@ -144,6 +149,9 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	status.ObservedGeneration = tenant.GetGeneration()
 	r.setReady(tenant, metav1.ConditionTrue, authv1alpha1.ReasonAuthenticated,
 		fmt.Sprintf("Authenticated to the Management API of %s", tenant.TenantSpec().Domain))
+	if held > 0 {
+		return ctrl.Result{RequeueAfter: min(CredentialsResync, held+time.Second)}, nil
+	}
 	return ctrl.Result{RequeueAfter: CredentialsResync}, nil
 }
 

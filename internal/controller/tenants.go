@@ -26,6 +26,8 @@ type ManagementAPI interface {
 	GetConnectionByName(ctx context.Context, name string) (*auth0.Connection, error)
 	// HTTPClient carries the tenant's CA bundle and timeouts, for the IdP calls made for it.
 	HTTPClient() *http.Client
+	// M2MQuota is what the client knows of its machine-to-machine token quota.
+	M2MQuota() auth0.QuotaState
 }
 
 // TenantKey names a tenant of either kind: Namespace is empty for a ClusterAuth0Tenant.
