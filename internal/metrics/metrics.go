@@ -32,9 +32,7 @@ const unknownLabel = "unknown"
 var Names = []string{
 	BindingReadyStatus, BindingExpirationTimestamp, BindingRenewalTimestamp,
 	Auth0RequestsTotal, Auth0RequestDuration, Auth0RateLimitRemaining,
-	IdPRefreshTotal, IdPRefreshDuration, TokenVaultExpiryGap,
-	// Auth0M2MQuotaRemaining is not listed yet: test/monitoring wants a dashboard panel for
-	// every name here, and the dashboard has none for it.
+	IdPRefreshTotal, IdPRefreshDuration, TokenVaultExpiryGap, Auth0M2MQuotaRemaining,
 }
 
 // Results of an IdP refresh, the values of idptoken_idp_refresh_total's result label.
