@@ -199,6 +199,17 @@ func TestExchangeErrorsOverHTTPS(t *testing.T) {
 		{name: "wrong client secret", arrange: func(t *testing.T, s *setup) {
 			s.c = s.st.client(t, func(c *Config) { c.ClientSecret = "wrong" })
 		}, want: ClientAuthFailed, status: 401},
+		{name: "wrong client secret, Auth0's access_denied Unauthorized", arrange: func(t *testing.T, s *setup) {
+			s.st.s.SetTokenVaultBadClientAccessDenied(true)
+			s.c = s.st.client(t, func(c *Config) { c.ClientSecret = "wrong" })
+		}, want: ClientAuthFailed, status: 401},
+		{name: "unknown client, Auth0's access_denied Unauthorized", arrange: func(t *testing.T, s *setup) {
+			s.st.s.SetTokenVaultBadClientAccessDenied(true)
+			s.c = s.st.client(t, func(c *Config) { c.ClientID = "someone-else" })
+		}, want: ClientAuthFailed, status: 401},
+		{name: "no linked account while bad clients get access_denied", user: "google-oauth2|404", arrange: func(t *testing.T, s *setup) {
+			s.st.s.SetTokenVaultBadClientAccessDenied(true)
+		}, want: IdentityNotFound, status: 401},
 		{name: "application without the grant", arrange: func(t *testing.T, s *setup) {
 			s.st.s.AddM2MClient("m2m", "m2m-secret")
 			s.c = s.st.client(t, func(c *Config) { c.ClientID, c.ClientSecret = "m2m", "m2m-secret" })

@@ -337,6 +337,7 @@ func (s *Server) renderConnectionLocked(c *connection, withSecrets bool) *connec
 			opts["tokenURL"] = s.TokenURL(c.spec.IdP)
 		}
 	}
+	renderOIDCOptions(opts, c.spec, s.url)
 	if c.spec.TenantDomain != "" {
 		opts["tenant_domain"] = c.spec.TenantDomain
 	}

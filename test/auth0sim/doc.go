@@ -36,6 +36,9 @@ limitations under the License.
 //     in options only with read:connections_options).
 //   - POST /idp/<name>/token: an IdP's RFC 6749 §6 refresh-token grant, for
 //     each IdP registered with AddIdP (see RotationMode).
+//   - GET /oidc/<connection>/.well-known/openid-configuration and
+//     POST /oidc/<connection>/token: the issuer of an oidc or okta connection
+//     with ConnectionSpec.OIDC (see "Real-world shapes").
 //
 // Every /api/v2 response carries x-ratelimit-limit, x-ratelimit-remaining and
 // x-ratelimit-reset headers from a token bucket of Options.RateLimitBurst
@@ -97,6 +100,40 @@ limitations under the License.
 // gets 401 access_denied until Login. Stats count exchanges, valid and
 // invalid subject tokens, jti replays and vault refreshes;
 // TokenVaultSubjects lists every accepted subject token.
+//
+// # Real-world shapes
+//
+// Each is opt-in, so that a test that does not ask for it sees the answers
+// described above.
+//
+//   - IdPOptions.ContentType labels an IdP's JSON answers with another
+//     Content-Type (e.g. "text/plain; charset=utf-8"); IdPOptions.GitHubErrors
+//     answers refresh-grant errors with HTTP 200 and GitHub's codes
+//     (bad_refresh_token for a dead refresh token,
+//     incorrect_client_credentials for a bad client).
+//   - ConnectionSpec.OIDC gives a connection of strategy oidc or okta its own
+//     issuer (IssuerURL), discovery document (DiscoveryURL) and token
+//     endpoint (ConnectionTokenURL, refresh grants of the connection's IdP),
+//     and renders one of options.token_endpoint, options.discovery_url or
+//     options.issuer (OIDCByTokenEndpoint, OIDCByDiscoveryURL, OIDCByIssuer).
+//     ConnectionSpec.TokenEndpointAuthMethod renders
+//     options.token_endpoint_auth_method and makes that token endpoint accept
+//     only ClientSecretBasic or only ClientSecretPost (401 invalid_client
+//     for the other).
+//   - Options.M2MQuota (or SetM2MQuota) is a fine-grained M2M token quota per
+//     client, per UTC hour and day: every client-credentials token answer
+//     carries Auth0-Client-Quota-Limit ("b=per_hour;q=10;r=7;t=3540,..."),
+//     and a spent quota answers 429 {"error":"too_many_requests",
+//     "error_description":"Client quota exceeded"} with Retry-After and
+//     x-ratelimit-limit/remaining 0/reset of the spent bucket.
+//   - Fault.GlobalLimit answers with the global rate-limit shape: Status
+//     (default 500) with x-ratelimit-limit, x-ratelimit-remaining 0 and
+//     x-ratelimit-reset, and no Retry-After; e.g.
+//     SetFault("/oauth/token", Fault{GlobalLimit: true, RetryAfter: 30 * time.Second}).
+//   - Options.TokenVaultBadClientAccessDenied (or
+//     SetTokenVaultBadClientAccessDenied) answers a Token Vault client that
+//     fails authentication with 401 {"error":"access_denied",
+//     "error_description":"Unauthorized"} instead of invalid_client.
 //
 // # Time
 //

@@ -46,6 +46,14 @@ type Fault struct {
 	Hang bool
 	// Oversize answers 200 with a valid JSON body of OversizeBodyBytes.
 	Oversize bool
+	// GlobalLimit answers with the shape of Auth0's global rate limit on
+	// /oauth/token: Status (default 500) with x-ratelimit-limit,
+	// x-ratelimit-remaining: 0 and x-ratelimit-reset at
+	// Clock.Now()+RetryAfter (at least a second; epoch seconds), the body
+	// {"error":"too_many_requests","error_description":"Global limit has
+	// been reached"} (Auth0's Management API error body on /api/v2), and no
+	// Retry-After header.
+	GlobalLimit bool
 	// Times is the number of requests the fault applies to; 0 means until
 	// ClearFaults (or SetFault with the same prefix).
 	Times int
@@ -142,6 +150,10 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f Fault, isA
 	if status == 0 {
 		status = http.StatusInternalServerError
 	}
+	if f.GlobalLimit {
+		s.serveGlobalLimit(w, status, f.RetryAfter, isAPI)
+		return
+	}
 	if f.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(f.RetryAfter), 10))
 	}
@@ -158,14 +170,25 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request, f Fault, isA
 		return
 	}
 	if status == http.StatusTooManyRequests {
-		limit := s.opts.RateLimitBurst
-		if limit == 0 {
-			limit = UnlimitedRateLimit
-		}
-		reset := s.clk.Now().Add(time.Duration(retryAfterSeconds(f.RetryAfter)) * time.Second)
-		setRateLimitHeaders(w, limit, 0, reset)
-		writeAPIError(w, status, "Global limit has been reached", "too_many_requests")
+		s.serveGlobalLimit(w, status, f.RetryAfter, isAPI)
 		return
 	}
 	writeAPIError(w, status, "Simulated fault", "simulated_fault")
+}
+
+// serveGlobalLimit answers "Global limit has been reached" with status and the rate-limit
+// headers of a spent bucket that refills in retryAfter (whole seconds, at least one).
+func (s *Server) serveGlobalLimit(w http.ResponseWriter, status int, retryAfter time.Duration, isAPI bool) {
+	limit := s.opts.RateLimitBurst
+	if limit == 0 {
+		limit = UnlimitedRateLimit
+	}
+	reset := s.clk.Now().Add(time.Duration(retryAfterSeconds(retryAfter)) * time.Second)
+	setRateLimitHeaders(w, limit, 0, reset)
+	if isAPI {
+		writeAPIError(w, status, "Global limit has been reached", "too_many_requests")
+		return
+	}
+	noStore(w)
+	writeJSON(w, status, oauthError{Error: "too_many_requests", ErrorDescription: "Global limit has been reached"})
 }

@@ -186,3 +186,12 @@ func assertDecode(t *testing.T, body []byte, v any) {
 		t.Fatalf("decode %.200s: %v", body, err)
 	}
 }
+
+// brief is r's status and body for a failure message, or only its status when the body holds
+// a token: test output never shows token values.
+func brief(r response) string {
+	if auth0sim.TokenPattern.Match(r.body) {
+		return fmt.Sprintf("%d [body with a token]", r.status)
+	}
+	return fmt.Sprintf("%d %.300s", r.status, r.body)
+}

@@ -43,6 +43,12 @@ func (s *Server) handleIdP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, oauthError{Error: "not_found"})
 		return
 	}
+	s.serveRefreshGrant(w, r, name, "")
+}
+
+// serveRefreshGrant serves a refresh grant at the token endpoint of IdP name. authMethod, when
+// set, is the only client authentication accepted (ClientSecretBasic or ClientSecretPost).
+func (s *Server) serveRefreshGrant(w http.ResponseWriter, r *http.Request, name, authMethod string) {
 	s.mu.Lock()
 	p, ok := s.idps[name]
 	var o IdPOptions
@@ -59,10 +65,13 @@ func (s *Server) handleIdP(w http.ResponseWriter, r *http.Request) {
 	form := strings.HasPrefix(name, "github") && !strings.Contains(strings.ToLower(r.Header.Get("Accept")), "json")
 	reply := func(status int, body any) {
 		noStore(w)
+		if o.GitHubErrors {
+			status, body = githubError(status, body)
+		}
 		if form {
 			writeForm(w, status, body)
 		} else {
-			writeJSON(w, status, body)
+			writeJSONAs(w, status, body, o.ContentType)
 		}
 	}
 
@@ -89,6 +98,13 @@ func (s *Server) handleIdP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		clientID, clientSecret = id, secret
+	}
+	if desc := refuseAuthMethod(authMethod, basic); desc != "" {
+		if authMethod == ClientSecretBasic {
+			w.Header().Set("WWW-Authenticate", `Basic realm="auth0sim"`)
+		}
+		reply(http.StatusUnauthorized, oauthError{Error: "invalid_client", ErrorDescription: desc})
+		return
 	}
 	if clientID != o.ClientID || subtle.ConstantTimeCompare([]byte(clientSecret), []byte(o.ClientSecret)) != 1 {
 		if basic {
@@ -238,6 +254,9 @@ func writeForm(w http.ResponseWriter, status int, body any) {
 		v.Set("error", b.Error)
 		if b.ErrorDescription != "" {
 			v.Set("error_description", b.ErrorDescription)
+		}
+		if b.ErrorURI != "" {
+			v.Set("error_uri", b.ErrorURI)
 		}
 	default:
 		writeJSON(w, status, body)

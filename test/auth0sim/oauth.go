@@ -62,19 +62,44 @@ func (s *Server) handleOAuthToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	status, body := s.issueM2MToken(clientID, clientSecret, params["audience"], params["scope"])
+	now := s.clk.Now()
+	status, body, quota := s.issueM2MToken(clientID, clientSecret, params["audience"], params["scope"], now)
+	if b, spent := exhausted(quota); spent && status == http.StatusTooManyRequests {
+		writeQuotaExceeded(w, quota, b, now)
+		return
+	}
+	if status == http.StatusOK {
+		setQuotaHeader(w.Header(), quota, now)
+	}
 	writeJSON(w, status, body)
 }
 
 // issueM2MToken validates a client-credentials request and mints a token.
-// It returns the response status and body.
-func (s *Server) issueM2MToken(clientID, clientSecret, audience, scope string) (int, any) {
+// It returns the response status and body, and the client's quota buckets
+// after the request (nil without a quota); a spent quota is a 429.
+func (s *Server) issueM2MToken(clientID, clientSecret, audience, scope string, now time.Time) (int, any, []quotaBucket) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.clients[clientID]
 	if !ok || subtle.ConstantTimeCompare([]byte(c.secret), []byte(clientSecret)) != 1 {
-		return http.StatusUnauthorized, oauthError{Error: "access_denied", ErrorDescription: "Unauthorized"}
+		return http.StatusUnauthorized, oauthError{Error: "access_denied", ErrorDescription: "Unauthorized"}, nil
 	}
+	quota := s.quotaBucketsLocked(clientID, now)
+	if _, spent := exhausted(quota); spent {
+		return http.StatusTooManyRequests, nil, quota
+	}
+	status, body := s.mintM2MLocked(c, clientID, audience, scope, now)
+	if status == http.StatusOK && quota != nil {
+		u := s.quotaUseLocked(clientID, now)
+		u.inHour++
+		u.inToday++
+		spend(quota)
+	}
+	return status, body, quota
+}
+
+// mintM2MLocked checks the audience and scopes of an authenticated client and mints a token.
+func (s *Server) mintM2MLocked(c *m2mClient, clientID, audience, scope string, now time.Time) (int, any) {
 	switch {
 	case audience == "":
 		return http.StatusForbidden, oauthError{Error: "access_denied", ErrorDescription: "No audience parameter was provided, and no default audience has been configured"}
@@ -97,7 +122,6 @@ func (s *Server) issueM2MToken(clientID, clientSecret, audience, scope string) (
 		scopes = requested
 	}
 
-	now := s.clk.Now()
 	tok := opaqueToken(PrefixM2MToken)
 	granted := make(map[string]bool, len(scopes))
 	for _, sc := range scopes {

@@ -43,15 +43,24 @@ type apiError struct {
 type oauthError struct {
 	Error            string `json:"error"`
 	ErrorDescription string `json:"error_description,omitempty"`
+	ErrorURI         string `json:"error_uri,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	writeJSONAs(w, status, v, "")
+}
+
+// writeJSONAs writes v as JSON labelled with contentType ("" is application/json).
+func writeJSONAs(w http.ResponseWriter, status int, v any, contentType string) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
 		body = []byte(`{"error":"server_error"}`)
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if contentType == "" {
+		contentType = "application/json; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)

@@ -65,6 +65,16 @@ type Options struct {
 	// Authentication API budget) per one-second window of Clock; past it the
 	// server answers 429 with Retry-After. 0 means unlimited.
 	TokenVaultRateLimitPerSecond int
+	// M2MQuota is the fine-grained M2M token quota of every M2M client (see
+	// M2MQuota and SetM2MQuota). The zero value is none: no
+	// Auth0-Client-Quota-Limit header, no 429 from /oauth/token.
+	M2MQuota M2MQuota
+	// TokenVaultBadClientAccessDenied makes the Token Vault exchange answer
+	// a client it cannot authenticate (unknown client, wrong secret, client
+	// assertion refused) with 401 {"error":"access_denied",
+	// "error_description":"Unauthorized"}, as Auth0 does for a bad client,
+	// instead of 401 invalid_client. See SetTokenVaultBadClientAccessDenied.
+	TokenVaultBadClientAccessDenied bool
 	// RateLimitBurst is the size of that bucket, reported as
 	// x-ratelimit-limit. The bucket starts full. Default RateLimitPerSecond.
 	RateLimitBurst int
@@ -126,6 +136,8 @@ type Server struct {
 	accessTokens  map[string]*accessToken
 	refreshTokens map[string]*refreshToken
 	faults        map[string]*faultEntry
+	m2mQuota      M2MQuota
+	quotaUse      map[string]*quotaUse // by M2M client ID
 	tv            tokenVaultState
 	rlTokens      float64   // the Management API bucket's level at rlLast
 	rlLast        time.Time // zero until the first request: the bucket starts full
@@ -149,6 +161,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.RateLimitBurst == 0 {
 		opts.RateLimitBurst = opts.RateLimitPerSecond
+	}
+	if opts.M2MQuota.PerHour < 0 || opts.M2MQuota.PerDay < 0 {
+		return nil, errors.New("auth0sim: M2MQuota must not be negative")
 	}
 	if opts.TokenVaultRefreshWindow < 0 || opts.TokenVaultRateLimitPerSecond < 0 {
 		return nil, errors.New("auth0sim: TokenVaultRefreshWindow and TokenVaultRateLimitPerSecond must not be negative")
@@ -195,7 +210,9 @@ func New(opts Options) (*Server, error) {
 		accessTokens:  map[string]*accessToken{},
 		refreshTokens: map[string]*refreshToken{},
 		faults:        map[string]*faultEntry{},
-		tv:            newTokenVaultState(),
+		m2mQuota:      opts.M2MQuota,
+		quotaUse:      map[string]*quotaUse{},
+		tv:            newTokenVaultState(opts.TokenVaultBadClientAccessDenied),
 		stats:         newStats(),
 	}
 	s.hcond = sync.NewCond(&s.hmu)
@@ -305,6 +322,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.handleAPI(rec, r)
 	case strings.HasPrefix(path, "/idp/"):
 		s.handleIdP(rec, r)
+	case strings.HasPrefix(path, "/oidc/"):
+		s.handleOIDC(rec, r)
 	default:
 		writeJSON(rec, http.StatusNotFound, apiError{StatusCode: http.StatusNotFound, Error: "Not Found", Message: "Not Found"})
 	}

@@ -68,6 +68,15 @@ type IdPOptions struct {
 	// the grant only when it delivers the reply (see "Refresh commit" in
 	// the package documentation). 0 answers at once.
 	ReplyDelay time.Duration
+	// ContentType, when set, labels the IdP's JSON answers (successes and
+	// errors) instead of application/json, e.g. "text/plain; charset=utf-8"
+	// as some IdPs do. The body stays JSON.
+	ContentType string
+	// GitHubErrors answers refresh-grant errors as GitHub does: HTTP 200
+	// with the error in the body, bad_refresh_token instead of invalid_grant
+	// (a dead refresh token) and incorrect_client_credentials instead of
+	// invalid_client, each with GitHub's description and error_uri.
+	GitHubErrors bool
 	// Observe, when set, is told how each refresh grant at this IdP
 	// progresses (see IdPEvent). It is called synchronously from the
 	// request's handler, without locks held, and must return quickly. It
@@ -147,6 +156,17 @@ type ConnectionSpec struct {
 	// identities carry no tokens in identities[], and their tokens are
 	// served by the Token Vault exchange instead (see AddTokenVaultClient).
 	TokenVault bool
+	// OIDC, for a connection of strategy "oidc" or "okta" with an IdP, says
+	// how its options name the IdP's token endpoint (see OIDCEndpoint);
+	// empty renders none of them. The connection then has its own issuer
+	// (IssuerURL), discovery document (DiscoveryURL) and token endpoint
+	// (ConnectionTokenURL), which serves refresh grants of its IdP.
+	OIDC OIDCEndpoint
+	// TokenEndpointAuthMethod (ClientSecretBasic or ClientSecretPost; needs
+	// OIDC) is rendered as options.token_endpoint_auth_method and is the only
+	// client authentication ConnectionTokenURL accepts, like a strict
+	// server; empty accepts both and renders nothing.
+	TokenEndpointAuthMethod string
 }
 
 type m2mClient struct {
@@ -438,6 +458,7 @@ func (s *Server) AddConnection(c ConnectionSpec) {
 	} else if c.AdminTokens {
 		panic(fmt.Sprintf("auth0sim: AddConnection %q: AdminTokens requires IdP", c.Name))
 	}
+	validateOIDC(c)
 	for id, other := range s.conns {
 		if id != c.ID && other.spec.Name == c.Name {
 			panic(fmt.Sprintf("auth0sim: AddConnection: name %q already used by %q", c.Name, id))

@@ -84,14 +84,26 @@ type tokenVaultState struct {
 	subjects      []SubjectRecord
 	rlWindow      int64
 	rlCount       int
+	// badClientAccessDenied: see Options.TokenVaultBadClientAccessDenied.
+	badClientAccessDenied bool
 }
 
-func newTokenVaultState() tokenVaultState {
+func newTokenVaultState(badClientAccessDenied bool) tokenVaultState {
 	return tokenVaultState{
-		clients:       map[string]*tokenVaultClient{},
-		subjectJTIs:   map[string]bool{},
-		assertionJTIs: map[string]bool{},
+		clients:               map[string]*tokenVaultClient{},
+		subjectJTIs:           map[string]bool{},
+		assertionJTIs:         map[string]bool{},
+		badClientAccessDenied: badClientAccessDenied,
 	}
+}
+
+// SetTokenVaultBadClientAccessDenied switches Options.TokenVaultBadClientAccessDenied from
+// now on: on, a Token Vault client that fails authentication gets 401 access_denied
+// "Unauthorized" (Auth0's answer); off, 401 invalid_client with a description.
+func (s *Server) SetTokenVaultBadClientAccessDenied(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tv.badClientAccessDenied = on
 }
 
 // AddTokenVaultClient registers a Privileged Worker client allowed to use the
@@ -256,6 +268,9 @@ func (s *Server) exchange(r *http.Request, params map[string]string, now time.Ti
 
 	clientID, status, body := s.authenticateTokenVaultClientLocked(r, params, now)
 	if status != 0 {
+		if e, ok := body.(oauthError); ok && e.Error == "invalid_client" && s.tv.badClientAccessDenied {
+			body = oauthError{Error: "access_denied", ErrorDescription: "Unauthorized"}
+		}
 		return status, body
 	}
 	if !s.tv.clients[clientID].allowedFrom(r.RemoteAddr) {
