@@ -111,6 +111,41 @@ var _ = Describe("Token Vault", func() {
 		Expect(readyMessage(got.Status.Conditions)).To(ContainSubstring("spec.user.source: TokenVault"))
 	})
 
+	It("reports Auth0's 401 to a bad worker client on the tenant, not as IdentityNotFound on the binding", func() {
+		uid := vaultUser()
+		b := userBinding(ns, "bad-worker", "prod", uid, "vault-sim")
+		b.Spec.User.Source = authv1alpha1.TokenSourceTokenVault
+		Expect(k8s.Create(suiteCtx, b)).To(Succeed())
+		waitReady(ns, "bad-worker")
+
+		// Auth0 answers a worker client it does not know 401 access_denied "Unauthorized".
+		sim.SetTokenVaultBadClientAccessDenied(true)
+		DeferCleanup(sim.SetTokenVaultBadClientAccessDenied, false)
+		other, err := rsa.GenerateKey(rand.Reader, 2048)
+		Expect(err).NotTo(HaveOccurred())
+		s := &corev1.Secret{}
+		Expect(k8s.Get(suiteCtx, client.ObjectKey{Namespace: ns, Name: worker}, s)).To(Succeed())
+		s.Data["private_key"] = pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(other)})
+		Expect(k8s.Update(suiteCtx, s)).To(Succeed())
+		// The tenant builds the new client at its next look (every minute at most).
+		Eventually(func(g Gomega) {
+			updateBinding(ns, "bad-worker", func(b *authv1alpha1.IdPTokenBinding) {
+				metav1.SetMetaDataAnnotation(&b.ObjectMeta, authv1alpha1.AnnotationForceRefresh, time.Now().String())
+			})
+			c := condition(getBinding(ns, "bad-worker"), authv1alpha1.ConditionSyncFailing)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Reason).To(Equal(authv1alpha1.ReasonTenantNotReady), "the worker client's problem is the tenant's")
+		}).WithTimeout(90 * time.Second).WithPolling(5 * time.Second).Should(Succeed())
+
+		t := &authv1alpha1.Auth0Tenant{}
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(suiteCtx, client.ObjectKey{Namespace: ns, Name: "prod"}, t)).To(Succeed())
+			c := findCondition(t.Status.Conditions, authv1alpha1.ConditionTokenVaultReady)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(string(c.Status) + "/" + c.Reason).To(Equal("False/" + authv1alpha1.ReasonTokenVaultNotAuthorized))
+		}).WithTimeout(90 * time.Second).Should(Succeed())
+	})
+
 	It("keeps the Secret untouched through Token Vault faults, and recovers", func() {
 		uid := vaultUser()
 		b := userBinding(ns, "faults", "prod", uid, "vault-sim")

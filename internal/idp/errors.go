@@ -132,6 +132,19 @@ var invalidClientCodes = map[string]bool{
 	"invalid_client": true, "unauthorized_client": true, "incorrect_client_credentials": true, "deleted_client": true,
 }
 
+// deadRefreshTokenRequest recognises IdPs that say invalid_request where RFC 6749 says
+// invalid_grant for a refresh token they no longer accept: Bitbucket answers
+// {"error":"invalid_request","error_description":"Invalid refresh_token"}. Only an
+// invalid_request whose description is about the refresh token counts.
+func deadRefreshTokenRequest(code, description string) bool {
+	if code != "invalid_request" {
+		return false
+	}
+	d := strings.ToLower(description)
+	aboutToken := strings.Contains(d, "refresh_token") || strings.Contains(d, "refresh token")
+	return aboutToken && (strings.Contains(d, "invalid") || strings.Contains(d, "expired") || strings.Contains(d, "revoked"))
+}
+
 // transientCodes are OAuth2 error codes for server-side trouble (RFC 6749 §4.1.2.1).
 var transientCodes = map[string]bool{"temporarily_unavailable": true, "server_error": true}
 
@@ -177,7 +190,7 @@ func fromRetrieveError(tokenURL string, re *oauth2.RetrieveError, now time.Time,
 		e.StatusCode = re.Response.StatusCode
 	}
 	switch {
-	case invalidGrantCodes[re.ErrorCode]:
+	case invalidGrantCodes[re.ErrorCode] || deadRefreshTokenRequest(re.ErrorCode, re.ErrorDescription):
 		e.Kind = InvalidGrant
 	case e.StatusCode == http.StatusUnauthorized:
 		// The client failed to authenticate, whatever code came with it.

@@ -63,11 +63,11 @@ var refreshRows = []refreshRow{
 		wantToken(t, tok, err, f.field(t, "access_token"), 2*time.Hour, f.field(t, "refresh_token"))
 	}},
 	{
-		// Bitbucket names a dead refresh token invalid_request, not invalid_grant: by its code
-		// it is "any other 4xx".
+		// Bitbucket names a dead refresh token invalid_request, not invalid_grant: its
+		// description says it is the refresh token, so the operator falls back to Auth0.
 		fixture: "bitbucket-refresh-invalid-request", style: oauth2.AuthStyleInHeader,
 		check: func(t *testing.T, _ *fixture, _ string, _ *idp.Token, err error) {
-			wantRefreshError(t, err, idp.Rejected, "invalid_request", 0)
+			wantRefreshError(t, err, idp.InvalidGrant, "invalid_request", 0)
 		},
 	},
 
