@@ -66,7 +66,9 @@ var _ = Describe("IdPTokenBinding", func() {
 
 		s, err := getSecret(ns, "alice-token")
 		Expect(err).NotTo(HaveOccurred())
-		Expect(string(s.Data["access_token"])).To(Equal(sim.CurrentAccessToken(uid, "google-sim")))
+		// Auth0's copy has only an Estimated expiry (last_login + expires_in): the operator refreshes
+		// it at once, so the Secret holds a token the IdP issued, with the IdP's own expiry.
+		Expect(string(s.Data["access_token"]) != sim.CurrentAccessToken(uid, "google-sim")).To(BeTrue(), "the Secret holds Auth0's copy, not a refreshed token")
 		Expect(s.Data).NotTo(HaveKey("refresh_token"), "the refresh token must not reach pods by default")
 		Expect(s.Data).To(HaveKey("expires_at"))
 		Expect(s.Type).To(Equal(corev1.SecretTypeOpaque))
@@ -82,7 +84,7 @@ var _ = Describe("IdPTokenBinding", func() {
 		exp, ok := sim.AccessTokenValid(string(s.Data["access_token"]))
 		Expect(ok).To(BeTrue())
 		Expect(b.Status.ExpiresAt.Time).To(BeTemporally("~", exp, time.Second))
-		Expect(b.Status.ExpirySource).To(Equal(authv1alpha1.ExpirySourceEstimated))
+		Expect(b.Status.ExpirySource).To(Equal(authv1alpha1.ExpirySourceIdPResponse))
 		Expect(b.Status.NextRefreshTime.Time).To(BeTemporally("<", b.Status.ExpiresAt.Time))
 		Expect(b.Status.Identity).To(Equal(&authv1alpha1.IdentityStatus{Provider: "oauth2", Connection: "google-sim", UserID: strings.TrimPrefix(uid, "oauth2|")}))
 		Expect(b.Status.ObservedGeneration).To(Equal(b.Generation))
@@ -94,10 +96,10 @@ var _ = Describe("IdPTokenBinding", func() {
 		Expect(state.Labels).To(HaveKeyWithValue("auth.idptoken.dev/identity", strings.TrimPrefix(stateNameOf(b), "idptoken-state-")))
 		Expect(state.Annotations).To(HaveKeyWithValue("auth.idptoken.dev/user-id", uid))
 		Expect(state.Annotations).To(HaveKeyWithValue("auth.idptoken.dev/tenant", "Auth0Tenant/"+ns+"/prod"))
-		Expect(string(state.Data["refresh_token"])).To(Equal(sim.CurrentRefreshToken(uid, "google-sim")))
+		Expect(string(state.Data["refresh_token"]) == sim.CurrentRefreshToken(uid, "google-sim")).To(BeTrue(), "the state holds Auth0's refresh token (the IdP does not rotate)")
 		Expect(state.OwnerReferences).To(HaveLen(1))
 
-		Eventually(func() []string { return eventReasons(ns, "alice") }).Should(ContainElement("Synced"))
+		Eventually(func() []string { return eventReasons(ns, "alice") }).Should(ContainElement("Refreshed"))
 	})
 
 	It("includes the refresh token only when asked", func() {
