@@ -159,7 +159,8 @@ func StartTenant(o TenantOptions) (*Tenant, error) {
 	for _, p := range []auth0sim.IdPOptions{
 		{Name: IdPGoogle, Rotation: auth0sim.RotationNone},
 		{Name: IdPMicrosoft, Rotation: auth0sim.RotationRotate, JWT: true},
-		{Name: IdPGitHub, Rotation: auth0sim.RotationStrict},
+		// GitHub's shapes: errors with HTTP 200, JSON answers labelled text/plain.
+		{Name: IdPGitHub, Rotation: auth0sim.RotationStrict, GitHubErrors: true, ContentType: "text/plain; charset=utf-8"},
 		{Name: IdPWorkspace, Rotation: auth0sim.RotationNone, JWT: true},
 	} {
 		p.ClientID = "client-" + p.Name
@@ -168,7 +169,10 @@ func StartTenant(o TenantOptions) (*Tenant, error) {
 		sim.AddIdP(p)
 	}
 	sim.AddConnection(auth0sim.ConnectionSpec{ID: ConnGoogleID, Name: ConnGoogle, Strategy: "oauth2", IdP: IdPGoogle})
-	sim.AddConnection(auth0sim.ConnectionSpec{ID: ConnMicrosoftID, Name: ConnMicrosoft, Strategy: "oauth2", IdP: IdPMicrosoft})
+	// An enterprise OIDC connection: the token endpoint comes from its issuer's discovery
+	// document, and its client authenticates with HTTP Basic.
+	sim.AddConnection(auth0sim.ConnectionSpec{ID: ConnMicrosoftID, Name: ConnMicrosoft, Strategy: "oidc", IdP: IdPMicrosoft,
+		OIDC: auth0sim.OIDCByIssuer, TokenEndpointAuthMethod: auth0sim.ClientSecretBasic})
 	sim.AddConnection(auth0sim.ConnectionSpec{ID: ConnGitHubID, Name: ConnGitHub, Strategy: "oauth2", IdP: IdPGitHub})
 	sim.AddConnection(auth0sim.ConnectionSpec{ID: ConnWorkspaceID, Name: ConnWorkspace, Strategy: "oauth2", IdP: IdPWorkspace, AdminTokens: true})
 	sim.AddConnection(auth0sim.ConnectionSpec{ID: ConnVaultID, Name: ConnVault, Strategy: "oauth2", IdP: IdPGoogle, TokenVault: true})
@@ -203,8 +207,8 @@ func (t *Tenant) Close() { t.Sim.Close() }
 func (t *Tenant) IdPs() []IdPInfo {
 	return []IdPInfo{
 		{IdPGoogle, "none", "Google-like (refresh token never rotates)", ConnGoogle, ConnGoogleID, t.Sim.TokenURL(IdPGoogle)},
-		{IdPMicrosoft, "rotate", "Microsoft-like (new refresh token each time, JWT access tokens)", ConnMicrosoft, ConnMicrosoftID, t.Sim.TokenURL(IdPMicrosoft)},
-		{IdPGitHub, "strict", "GitHub-like (refresh token single-use)", ConnGitHub, ConnGitHubID, t.Sim.TokenURL(IdPGitHub)},
+		{IdPMicrosoft, "rotate", "Microsoft-like (new refresh token each time, JWT access tokens), an oidc connection found by OIDC discovery, client_secret_basic", ConnMicrosoft, ConnMicrosoftID, t.Sim.ConnectionTokenURL(ConnMicrosoft)},
+		{IdPGitHub, "strict", "GitHub-like (refresh token single-use, errors with HTTP 200, JSON labelled text/plain)", ConnGitHub, ConnGitHubID, t.Sim.TokenURL(IdPGitHub)},
 		{IdPWorkspace, "none", "enterprise connection with admin tokens", ConnWorkspace, ConnWorkspaceID, t.Sim.TokenURL(IdPWorkspace)},
 	}
 }
