@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"encoding/pem"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -14,9 +13,7 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
-	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/storage"
-	"github.com/ory/fosite/token/jwt"
 )
 
 // Paths of the IdP's endpoints.
@@ -51,21 +48,22 @@ type IdP struct {
 
 	// mu serialises every use of fosite: its MemoryStore is not made for concurrent requests.
 	mu        sync.Mutex
-	clients   map[string]*client
+	clients   map[string]*fositeClient
 	users     map[string]bool
 	exchanges []Exchange
 	issued    []string // every token fosite issued, for the leak check
+	secrets   []string // every client secret ever registered, for the leak check
 }
 
-// client is a fosite client whose secret the test can change while the server runs.
-type client struct {
+// fositeClient is a fosite client whose secret the test can change while the server runs.
+type fositeClient struct {
 	*fosite.DefaultOpenIDConnectClient
 	hash   []byte
 	secret string // so that the test can act as the client
 }
 
 // GetHashedSecret implements fosite.Client with the current secret.
-func (c *client) GetHashedSecret() []byte { return c.hash }
+func (c *fositeClient) GetHashedSecret() []byte { return c.hash }
 
 // store is fosite's MemoryStore with the clients of the IdP. Only called with IdP.mu held.
 type store struct {
@@ -94,7 +92,7 @@ func NewIdP(o IdPOptions) (*IdP, error) {
 	if _, err := rand.Read(secret); err != nil {
 		return nil, fmt.Errorf("realidp: global secret: %w", err)
 	}
-	p := &IdP{clients: map[string]*client{}, users: map[string]bool{}}
+	p := &IdP{clients: map[string]*fositeClient{}, users: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc(AuthPath, p.authorize)
 	mux.HandleFunc(TokenPath, p.token)
@@ -149,7 +147,7 @@ func (p *IdP) AddClient(id, secret, authMethod string) error {
 	if err != nil {
 		return fmt.Errorf("realidp: hashing the secret of client %q: %w", id, err)
 	}
-	c := &client{
+	c := &fositeClient{
 		DefaultOpenIDConnectClient: &fosite.DefaultOpenIDConnectClient{
 			DefaultClient: &fosite.DefaultClient{
 				ID:            id,
@@ -166,6 +164,7 @@ func (p *IdP) AddClient(id, secret, authMethod string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.clients[id] = c
+	p.secrets = append(p.secrets, secret)
 	return nil
 }
 
@@ -183,6 +182,7 @@ func (p *IdP) SetClientSecret(id, secret string) error {
 		return fmt.Errorf("realidp: no client %q", id)
 	}
 	c.hash, c.secret = hash, secret
+	p.secrets = append(p.secrets, secret)
 	return nil
 }
 
@@ -208,114 +208,9 @@ func (p *IdP) IssuedTokens() []string {
 	return append([]string(nil), p.issued...)
 }
 
-// ClientSecrets returns the current secret of every client, for leak checks.
+// ClientSecrets returns every secret any client ever had, for leak checks.
 func (p *IdP) ClientSecrets() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]string, 0, len(p.clients))
-	for _, c := range p.clients {
-		out = append(out, c.secret)
-	}
-	return out
-}
-
-// authorize is the authorization endpoint. The login page is a stand-in: the user named by
-// login_hint is logged in and consents to every scope the client asked for and may have.
-func (p *IdP) authorize(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ctx := r.Context()
-	ar, err := p.provider.NewAuthorizeRequest(ctx, r)
-	if err != nil {
-		p.provider.WriteAuthorizeError(ctx, w, ar, err)
-		return
-	}
-	user := r.URL.Query().Get("login_hint")
-	if !p.users[user] {
-		p.provider.WriteAuthorizeError(ctx, w, ar, fosite.ErrAccessDenied.WithHint("No such user."))
-		return
-	}
-	for _, scope := range ar.GetRequestedScopes() {
-		ar.GrantScope(scope)
-	}
-	resp, err := p.provider.NewAuthorizeResponse(ctx, ar, newSession(user))
-	if err != nil {
-		p.provider.WriteAuthorizeError(ctx, w, ar, err)
-		return
-	}
-	p.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
-}
-
-// token is the token endpoint; it records every request as an Exchange.
-func (p *IdP) token(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ctx := r.Context()
-	ar, err := p.provider.NewAccessRequest(ctx, r, newSession(""))
-	var resp fosite.AccessResponder
-	if err == nil {
-		resp, err = p.provider.NewAccessResponse(ctx, ar)
-	}
-	ex := Exchange{
-		Caller: callerOf(r), ClientID: clientIDOf(r), Grant: r.PostForm.Get("grant_type"),
-		AuthMethod: authMethodOf(r), Presented: Fingerprint(r.PostForm.Get("refresh_token")),
-	}
-	if err != nil {
-		ex.Error = fosite.ErrorToRFC6749Error(err).ErrorField
-		p.exchanges = append(p.exchanges, ex)
-		p.provider.WriteAccessError(ctx, w, ar, err)
-		return
-	}
-	refresh, _ := resp.GetExtra("refresh_token").(string)
-	ex.Subject = ar.GetSession().GetSubject()
-	ex.Access, ex.Refresh = Fingerprint(resp.GetAccessToken()), Fingerprint(refresh)
-	p.exchanges = append(p.exchanges, ex)
-	p.issued = append(p.issued, resp.GetAccessToken())
-	if refresh != "" {
-		p.issued = append(p.issued, refresh)
-	}
-	p.provider.WriteAccessResponse(ctx, w, ar, resp)
-}
-
-// revoke is the RFC 7009 revocation endpoint: revoking a refresh token revokes its family.
-func (p *IdP) revoke(w http.ResponseWriter, r *http.Request) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ctx := r.Context()
-	p.provider.WriteRevocationResponse(ctx, w, p.provider.NewRevocationRequest(ctx, r))
-}
-
-// Active reports whether fosite would accept token now, as an access token (refresh false) or
-// as a refresh token (refresh true): introspection, which changes nothing.
-func (p *IdP) Active(token string, refresh bool) bool {
-	use := fosite.AccessToken
-	if refresh {
-		use = fosite.RefreshToken
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	got, _, err := p.provider.IntrospectToken(context.Background(), token, use, newSession(""))
-	return err == nil && got == use
-}
-
-// session is the JWT session of a user's grant.
-type session struct {
-	oauth2.JWTSession
-}
-
-func newSession(subject string) *session {
-	return &session{JWTSession: oauth2.JWTSession{
-		JWTClaims: &jwt.JWTClaims{Subject: subject},
-		JWTHeader: &jwt.Headers{},
-		Subject:   subject,
-	}}
-}
-
-// Clone gives a refreshed token fresh claims: fosite's JWTSession would keep the first token's
-// iat.
-func (s *session) Clone() fosite.Session {
-	c := newSession(s.Subject)
-	c.ExpiresAt = maps.Clone(s.ExpiresAt)
-	c.Username = s.Username
-	return c
+	return append([]string(nil), p.secrets...)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"time"
 )
 
 // Fingerprint identifies a secret value without revealing it: the first 16 hex digits of its
@@ -53,6 +54,8 @@ type Exchange struct {
 	Presented string
 	// Access and Refresh are the fingerprints of the tokens issued.
 	Access, Refresh string
+	// At is when the request arrived.
+	At time.Time
 }
 
 // authMethodOf tells how r authenticated its client. The form must have been parsed.
