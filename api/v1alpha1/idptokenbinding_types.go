@@ -152,6 +152,7 @@ type LabelValue string
 type AnnotationValue string
 
 // SecretTarget describes the Secret the token is written to.
+// +kubebuilder:validation:XValidation:rule="!has(self.template) || self.includeRefreshToken || !self.template.data.exists(k, self.template.data[k].contains('RefreshToken'))",message="spec.secret.template may use .RefreshToken only with spec.secret.includeRefreshToken: true"
 type SecretTarget struct {
 	// name of the Secret, in the binding's namespace.
 	// +required
@@ -190,6 +191,12 @@ type SecretTarget struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !format.qualifiedName().validate(k).hasValue())",message="spec.secret.annotations keys must be valid annotation keys: an optional DNS subdomain prefix and '/', then at most 63 characters of letters, digits, '-', '_' and '.'"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('auth.idptoken.dev/'))",message="spec.secret.annotations must not set auth.idptoken.dev/ keys: the operator sets them"
 	Annotations map[string]AnnotationValue `json:"annotations,omitempty"`
+
+	// template shapes the Secret's data for the app (a .netrc, a bearer header, a
+	// dockerconfigjson...). Without it the keys are access_token, expires_at,
+	// access_token_secret and refresh_token as documented.
+	// +optional
+	Template *SecretTemplate `json:"template,omitempty"`
 }
 
 // RefreshPolicy says when and how the token is renewed.
@@ -257,6 +264,21 @@ type IdPTokenBindingSpec struct {
 	// +optional
 	// +kubebuilder:default=Delete
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// rolloutRestartTargets are workloads in the binding's namespace restarted (as by kubectl
+	// rollout restart) when the Secret's data changes, for apps that read the token only at start
+	// (env, subPath). Needs the chart's rolloutRestart.enabled.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	RolloutRestartTargets []RolloutRestartTarget `json:"rolloutRestartTargets,omitempty"`
+
+	// rolloutRestartMinInterval is the least time between two restarts of one target; at least 1m.
+	// +optional
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1m')",message="spec.rolloutRestartMinInterval must be a duration of at least 1m, such as 10m"
+	RolloutRestartMinInterval *metav1.Duration `json:"rolloutRestartMinInterval,omitempty"`
 }
 
 // IdentityStatus describes the identity whose token is in the Secret.
@@ -321,6 +343,16 @@ type IdPTokenBindingStatus struct {
 	// operator last acted on; a new value refreshes (or re-reads) the token once.
 	// +optional
 	LastForceRefresh string `json:"lastForceRefresh,omitempty"`
+
+	// secretMAC is the base64 HMAC-SHA256 of the Secret's data, keyed by the operator's own key
+	// (Secret idptoken-hmac-key in its namespace): it changes exactly when the data does, and
+	// tells nothing about the token to whoever may read the binding.
+	// +optional
+	SecretMAC string `json:"secretMAC,omitempty"`
+
+	// lastRolloutRestart is when the operator last restarted the binding's rolloutRestartTargets.
+	// +optional
+	LastRolloutRestart *metav1.Time `json:"lastRolloutRestart,omitempty"`
 }
 
 // IdPTokenBinding keeps one identity provider token, held by Auth0 for a user or an enterprise
