@@ -23,6 +23,7 @@ const (
 	IdPRefreshTotal            = "idptoken_idp_refresh_total"
 	IdPRefreshDuration         = "idptoken_idp_refresh_duration_seconds"
 	TokenVaultExpiryGap        = "idptoken_tokenvault_expiry_gap_seconds"
+	RolloutRestartsTotal       = "idptoken_rollout_restarts_total"
 )
 
 // unknownLabel stands in for a label value the caller could not name.
@@ -33,6 +34,7 @@ var Names = []string{
 	BindingReadyStatus, BindingExpirationTimestamp, BindingRenewalTimestamp,
 	Auth0RequestsTotal, Auth0RequestDuration, Auth0RateLimitRemaining,
 	IdPRefreshTotal, IdPRefreshDuration, TokenVaultExpiryGap, Auth0M2MQuotaRemaining,
+	RolloutRestartsTotal,
 }
 
 // Results of an IdP refresh, the values of idptoken_idp_refresh_total's result label.
