@@ -59,8 +59,9 @@ func TestRenderedManifestsApplyToAPIServer(t *testing.T) {
 		"everything on": {
 			"replicaCount=2", "watchNamespaces={team-a,team-b}", "watchLabelSelector=sharding.idptoken.dev/shard=a",
 			"metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true",
-			"metrics.grafanaDashboard.enabled=true", "networkPolicy.enabled=true",
+			"metrics.grafanaDashboard.enabled=true", "networkPolicy.enabled=true", "rolloutRestart.enabled=true",
 		},
+		"rollout restarts, cluster-wide": {"rolloutRestart.enabled=true"},
 		"insecure metrics, no leader election": {"metrics.secure=false", "metrics.port=8080", "leaderElection.enabled=false", "metrics.serviceMonitor.enabled=true"},
 	}
 	i := 0
