@@ -136,5 +136,5 @@ func Precheck(f *Facts) *Failure {
 	if _, fail := ChooseEndpoint(b, t, true); fail != nil {
 		return fail
 	}
-	return nil
+	return checkTemplate(b)
 }

@@ -40,7 +40,7 @@ func testHeld(*authv1alpha1.IdPTokenBinding) *Token {
 
 // targetFor renders the Secret the operator would write, as the API server would return it.
 func targetFor(b *authv1alpha1.IdPTokenBinding, h *Token) *corev1.Secret {
-	d := DesiredTarget(b, h)
+	d, _ := DesiredTarget(b, h)
 	s := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: b.Spec.Secret.Name, Namespace: b.Namespace, Labels: d.Labels, Annotations: d.Annotations},
 		Data:       d.Data, Type: d.Type,

@@ -221,8 +221,8 @@ func TestTargetOwnershipNeedsTheBindingsUID(t *testing.T) {
 	if ManagedBy(owned, recreated) || ManagedBy(retained, recreated) {
 		t.Error("a Secret of an earlier binding of the same name must not be the new binding's")
 	}
-	if got := DesiredTarget(b, h).Annotations[authv1alpha1.AnnotationBindingUID]; got != string(b.UID) {
-		t.Errorf("the target Secret carries binding-uid %q, want the binding's UID", got)
+	if d, _ := DesiredTarget(b, h); d.Annotations[authv1alpha1.AnnotationBindingUID] != string(b.UID) {
+		t.Errorf("the target Secret carries binding-uid %q, want the binding's UID", d.Annotations[authv1alpha1.AnnotationBindingUID])
 	}
 	f := testFacts(b, h)
 	f.Target, f.Conflict, f.ConflictLabelled = nil, b.Spec.Secret.Name, true

@@ -208,6 +208,9 @@ type Pass struct {
 	TargetsDropped  bool // the old (or, when not permitted, all) target Secrets are gone
 	TargetAttempted bool
 	TargetWritten   bool
+	// TargetMAC is SecretMAC of the Secret's data after the pass, when the Secret holds the
+	// token held (written, or already up to date); empty when unknown.
+	TargetMAC string
 }
 
 // Start begins a pass over f.

@@ -25,6 +25,8 @@ type Renewal struct {
 	AccessToken  string
 	RefreshToken string // empty: the IdP keeps the one sent
 	ExpiresIn    time.Duration
+	TokenType    string
+	Scope        string // empty: the IdP granted the scope it granted before (RFC 6749 §5.1)
 }
 
 // Renewed is the token after a successful refresh of held.
@@ -32,6 +34,10 @@ func Renewed(f *Facts, held *Token, r Renewal) *Token {
 	next := *held
 	next.AccessToken = r.AccessToken
 	next.AccessTokenSecret = ""
+	next.TokenType = r.TokenType
+	if r.Scope != "" {
+		next.Scope = r.Scope
+	}
 	if r.RefreshToken != "" {
 		next.RefreshToken = r.RefreshToken
 	}

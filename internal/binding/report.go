@@ -99,8 +99,11 @@ func (r *reporter) token(p *Pass) {
 	b, st := r.f.Binding, &r.st
 	if p.Blocked != nil && p.Blocked.Reason == authv1alpha1.ReasonNotPermitted {
 		// The binding lost its Secret with its permission: nothing it held is current any more.
-		st.Identity, st.ExpiresAt, st.ExpirySource, st.NextRefreshTime = nil, nil, "", nil
+		st.Identity, st.ExpiresAt, st.ExpirySource, st.NextRefreshTime, st.SecretMAC = nil, nil, "", nil, ""
 		return
+	}
+	if p.TargetMAC != "" {
+		st.SecretMAC = p.TargetMAC
 	}
 	if h := p.Held; h != nil {
 		st.Identity = h.Identity.DeepCopy()

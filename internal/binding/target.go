@@ -1,6 +1,9 @@
 package binding
 
 import (
+	"maps"
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
@@ -30,14 +33,30 @@ func stringMap[V ~string](m map[string]V) map[string]string {
 	return out
 }
 
-// DesiredTarget is the content of the binding's Secret for the token t.
-func DesiredTarget(b *authv1alpha1.IdPTokenBinding, t *Token) Target {
+// DesiredTarget is the content of the binding's Secret for the token t: the default keys, or
+// what spec.secret.template renders from t. An error (a template that does not compile or
+// render) means nothing may be written: a Secret is never written in part.
+func DesiredTarget(b *authv1alpha1.IdPTokenBinding, t *Token) (Target, error) {
 	d := Target{
-		Data:        map[string][]byte{authv1alpha1.SecretKeyAccessToken: []byte(t.AccessToken)},
+		Data:        defaultData(b, t),
 		Labels:      stringMap(b.Spec.Secret.Labels),
 		Annotations: stringMap(b.Spec.Secret.Annotations),
 		Type:        b.Spec.Secret.Type,
 		Owned:       b.Spec.DeletionPolicy != authv1alpha1.DeletionPolicyRetain,
+	}
+	if tpl := b.Spec.Secret.Template; tpl != nil {
+		data, err := renderTemplate(b, t)
+		if err != nil {
+			return Target{}, err
+		}
+		if tpl.MergePolicy == authv1alpha1.MergePolicyMerge {
+			maps.Copy(d.Data, data)
+		} else {
+			d.Data = data
+		}
+		if tpl.Type != "" {
+			d.Type = tpl.Type
+		}
 	}
 	if d.Type == "" {
 		d.Type = corev1.SecretTypeOpaque
@@ -46,14 +65,7 @@ func DesiredTarget(b *authv1alpha1.IdPTokenBinding, t *Token) Target {
 	d.Labels[authv1alpha1.LabelBinding] = b.Name
 	d.Annotations[authv1alpha1.AnnotationBindingUID] = string(b.UID)
 	if exp := t.Expiry.ExpiresAt; !exp.IsZero() {
-		d.Data[authv1alpha1.SecretKeyExpiresAt] = FormatTime(exp)
 		d.Annotations[authv1alpha1.AnnotationExpiresAt] = string(FormatTime(exp))
-	}
-	if b.Spec.Secret.IncludeRefreshToken && t.RefreshToken != "" && !t.RefreshTokenDead {
-		d.Data[authv1alpha1.SecretKeyRefreshToken] = []byte(t.RefreshToken)
-	}
-	if t.AccessTokenSecret != "" {
-		d.Data[authv1alpha1.SecretKeyAccessTokenSecret] = []byte(t.AccessTokenSecret)
 	}
 	if t.Identity.Provider != "" {
 		d.Annotations[authv1alpha1.AnnotationProvider] = t.Identity.Provider
@@ -61,17 +73,40 @@ func DesiredTarget(b *authv1alpha1.IdPTokenBinding, t *Token) Target {
 	if t.Identity.Connection != "" {
 		d.Annotations[authv1alpha1.AnnotationConnection] = t.Identity.Connection
 	}
+	return d, nil
+}
+
+// defaultData is the Secret's data without a template.
+func defaultData(b *authv1alpha1.IdPTokenBinding, t *Token) map[string][]byte {
+	d := map[string][]byte{authv1alpha1.SecretKeyAccessToken: []byte(t.AccessToken)}
+	if exp := t.Expiry.ExpiresAt; !exp.IsZero() {
+		d[authv1alpha1.SecretKeyExpiresAt] = FormatTime(exp)
+	}
+	if b.Spec.Secret.IncludeRefreshToken && t.RefreshToken != "" && !t.RefreshTokenDead {
+		d[authv1alpha1.SecretKeyRefreshToken] = []byte(t.RefreshToken)
+	}
+	if t.AccessTokenSecret != "" {
+		d[authv1alpha1.SecretKeyAccessTokenSecret] = []byte(t.AccessTokenSecret)
+	}
 	return d
 }
 
 // TargetUpToDate tells whether the Secret s already has everything the operator would write
-// for t, so that it is written only when its content changes.
+// for t, so that it is written only when its content changes. A template that cannot render
+// leaves nothing up to date: the write step reports why.
 func TargetUpToDate(b *authv1alpha1.IdPTokenBinding, t *Token, s *corev1.Secret) bool {
-	want := DesiredTarget(b, t)
+	want, err := DesiredTarget(b, t)
+	if err != nil {
+		return false
+	}
 	if s.Type != want.Type || HasControllerRef(s, b) != want.Owned {
 		return false
 	}
-	for _, k := range managedDataKeys {
+	keys := managedDataKeys
+	if b.Spec.Secret.Template != nil {
+		keys = slices.Concat(managedDataKeys, slices.Collect(maps.Keys(want.Data)))
+	}
+	for _, k := range keys {
 		v, ok := want.Data[k]
 		got, has := s.Data[k]
 		if ok != has || string(v) != string(got) {

@@ -23,6 +23,10 @@ type Token struct {
 	AccessToken       string
 	AccessTokenSecret string
 	RefreshToken      string
+	// TokenType and Scope are what the IdP (or Token Vault) said of the access token, when it
+	// said: templates may use them (spec.secret.template).
+	TokenType string
+	Scope     string
 	// RefreshTokenDead: the IdP answered invalid_grant for RefreshToken; it is never sent again.
 	RefreshTokenDead bool
 	// RefreshUnsupported names why the operator cannot refresh through the identity's connection
@@ -64,6 +68,8 @@ const (
 	stateRefreshToken       = "refresh_token"
 	stateRefreshTokenDead   = "refresh_token_dead"
 	stateRefreshUnsupported = "refresh_unsupported"
+	stateTokenType          = "token_type"
+	stateScope              = "scope"
 	stateAuth0RefreshHash   = "auth0_refresh_token_sha256"
 	stateExpiresAt          = "expires_at"
 	stateIssuedAt           = "issued_at"
@@ -124,6 +130,8 @@ func (t *Token) StateData() map[string][]byte {
 	}
 	put(stateAccessTokenSecret, []byte(t.AccessTokenSecret))
 	put(stateRefreshUnsupported, []byte(t.RefreshUnsupported))
+	put(stateTokenType, []byte(t.TokenType))
+	put(stateScope, []byte(t.Scope))
 	put(stateRefreshToken, []byte(t.RefreshToken))
 	put(stateAuth0RefreshHash, []byte(t.Auth0RefreshHash))
 	put(stateExpiresAt, FormatTime(t.Expiry.ExpiresAt))
@@ -153,6 +161,8 @@ func ParseState(d map[string][]byte) *Token {
 		RefreshToken:       string(d[stateRefreshToken]),
 		RefreshTokenDead:   dead,
 		RefreshUnsupported: string(d[stateRefreshUnsupported]),
+		TokenType:          string(d[stateTokenType]),
+		Scope:              string(d[stateScope]),
 		Auth0RefreshHash:   string(d[stateAuth0RefreshHash]),
 		Expiry: expiry.Result{
 			ExpiresAt: parseTime(d[stateExpiresAt]),

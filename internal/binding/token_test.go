@@ -36,7 +36,7 @@ func TestDesiredTarget(t *testing.T) {
 	b.Spec.Secret.Labels = map[string]authv1alpha1.LabelValue{"team": "a", authv1alpha1.LabelBinding: "spoofed"}
 	h := testHeld(b)
 	h.AccessTokenSecret = "ats"
-	d := DesiredTarget(b, h)
+	d, _ := DesiredTarget(b, h)
 	if d.Labels[authv1alpha1.LabelBinding] != "alice" || d.Labels["team"] != "a" {
 		t.Errorf("labels = %v: the operator's labels must win over the spec's", d.Labels)
 	}
@@ -50,7 +50,7 @@ func TestDesiredTarget(t *testing.T) {
 		t.Errorf("access_token_secret = %q, owned = %v", d.Data["access_token_secret"], d.Owned)
 	}
 	h.Expiry = expiry.Result{Source: authv1alpha1.ExpirySourceUnknown}
-	if d := DesiredTarget(b, h); d.Data["expires_at"] != nil || d.Annotations[authv1alpha1.AnnotationExpiresAt] != "" {
+	if d, _ := DesiredTarget(b, h); d.Data["expires_at"] != nil || d.Annotations[authv1alpha1.AnnotationExpiresAt] != "" {
 		t.Error("expires_at written for an unknown expiry")
 	}
 }

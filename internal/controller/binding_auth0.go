@@ -25,7 +25,7 @@ func (r *BindingReconciler) fetch(ctx context.Context, in *bindingInput, notBefo
 		if f != nil {
 			return nil, f
 		}
-		tok.AccessToken = t.AccessToken
+		tok.AccessToken, tok.Scope = t.AccessToken, t.Scope
 		tok.Identity = authv1alpha1.IdentityStatus{Connection: b.Spec.User.Connection}
 		ev.Auth0Expiry = t.ExpiresAt
 	case b.Spec.User != nil:

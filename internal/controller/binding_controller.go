@@ -41,6 +41,9 @@ type BindingReconciler struct {
 	// OnVaultGap, when set, is told how long a Secret held an expired Token Vault token before
 	// the renewed one replaced it (the idptoken_tokenvault_expiry_gap_seconds metric).
 	OnVaultGap func(expired, replaced time.Time)
+	// Restarts, when set, restarts a binding's rolloutRestartTargets after its Secret's data
+	// changed (binding.RestartDue).
+	Restarts RestartRequester
 
 	writes  *ownWrites    // set up by SetupWithManager
 	status  *statusWrites // set up by SetupWithManager
@@ -48,6 +51,7 @@ type BindingReconciler struct {
 	lineage *lineageLocks // one refresh at a time per identity
 	shares  *tenantShares // a quarter of the workers per tenant
 	forced  sync.Map      // binding UID → the force-refresh value acted on
+	mac     macKey        // the key of status.secretMAC
 	// forceSeenAt: binding UID → the pending force-refresh value and when it was first seen.
 	forceSeenAt sync.Map
 	// rejectedStates: binding UID → the resourceVersion of the state Secret last reported as
@@ -196,6 +200,8 @@ func (r *BindingReconciler) report(ctx context.Context, in *bindingInput, p *bin
 		// or another manager is refreshing the identity. Nothing to report: look again shortly.
 		return ctrl.Result{RequeueAfter: binding.Requeue(&in.Facts, p, b.Status.FailedAttempts)}, nil
 	}
+	p.TargetMAC = r.secretMAC(ctx, in, p)
+	restart := binding.RestartDue(b, p.TargetWritten, p.TargetMAC)
 	st, evs := binding.Report(&in.Facts, p)
 	for _, e := range evs {
 		r.Recorder.Eventf(b, nil, e.Type, e.Reason, e.Action, "%s", e.Message)
@@ -211,11 +217,19 @@ func (r *BindingReconciler) report(ctx context.Context, in *bindingInput, p *bin
 	} else if err != nil {
 		return ctrl.Result{}, err
 	}
+	if restart && r.Restarts != nil {
+		r.Restarts.Request(b)
+	}
 	after := binding.Requeue(&in.Facts, p, st.FailedAttempts)
 	if after == 0 {
 		return ctrl.Result{}, nil // terminal: wait for a change of the binding, its tenant or its Secret
 	}
 	return ctrl.Result{RequeueAfter: after, Priority: ptr.To(scheduledPriority)}, nil
+}
+
+// RestartRequester restarts the workloads a binding names (Restarter).
+type RestartRequester interface {
+	Request(b *authv1alpha1.IdPTokenBinding)
 }
 
 // statusLagWait is how long a pass waits for the cache to see the binding's last status write.

@@ -68,7 +68,7 @@ var _ = Describe("IdPTokenBinding", func() {
 		Expect(err).NotTo(HaveOccurred())
 		// Auth0's copy has only an Estimated expiry (last_login + expires_in): the operator refreshes
 		// it at once, so the Secret holds a token the IdP issued, with the IdP's own expiry.
-		Expect(string(s.Data["access_token"]) != sim.CurrentAccessToken(uid, "google-sim")).To(BeTrue(), "the Secret holds Auth0's copy, not a refreshed token")
+		Expect(string(s.Data["access_token"])).NotTo(equalToken(sim.CurrentAccessToken(uid, "google-sim")), "the Secret holds Auth0's copy, not a refreshed token")
 		Expect(s.Data).NotTo(HaveKey("refresh_token"), "the refresh token must not reach pods by default")
 		Expect(s.Data).To(HaveKey("expires_at"))
 		Expect(s.Type).To(Equal(corev1.SecretTypeOpaque))
@@ -96,7 +96,7 @@ var _ = Describe("IdPTokenBinding", func() {
 		Expect(state.Labels).To(HaveKeyWithValue("auth.idptoken.dev/identity", strings.TrimPrefix(stateNameOf(b), "idptoken-state-")))
 		Expect(state.Annotations).To(HaveKeyWithValue("auth.idptoken.dev/user-id", uid))
 		Expect(state.Annotations).To(HaveKeyWithValue("auth.idptoken.dev/tenant", "Auth0Tenant/"+ns+"/prod"))
-		Expect(string(state.Data["refresh_token"]) == sim.CurrentRefreshToken(uid, "google-sim")).To(BeTrue(), "the state holds Auth0's refresh token (the IdP does not rotate)")
+		Expect(string(state.Data["refresh_token"])).To(equalToken(sim.CurrentRefreshToken(uid, "google-sim")), "the state holds Auth0's refresh token (the IdP does not rotate)")
 		Expect(state.OwnerReferences).To(HaveLen(1))
 
 		Eventually(func() []string { return eventReasons(ns, "alice") }).Should(ContainElement("Refreshed"))

@@ -49,7 +49,9 @@ func (r *BindingReconciler) sendRefresh(ctx context.Context, in *bindingInput, h
 		}
 		return binding.RefreshResult{Err: err.Error()}
 	}
-	res := binding.RefreshResult{Renewal: binding.Renewal{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, ExpiresIn: tok.ExpiresIn}}
+	scope, _ := tok.Extra("scope").(string)
+	res := binding.RefreshResult{Renewal: binding.Renewal{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, ExpiresIn: tok.ExpiresIn,
+		TokenType: tok.TokenType, Scope: scope}}
 	if !hasOverride(in.Binding) {
 		res.Endpoint = keptEndpointOf(ep)
 	}

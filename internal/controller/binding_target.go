@@ -24,7 +24,10 @@ import (
 // of the binding's spec, reported as SecretWriteFailed rather than retried in a hot loop.
 func (r *BindingReconciler) applyTarget(ctx context.Context, in *bindingInput, h *binding.Token) (*binding.Failure, error) {
 	b := in.Binding
-	want := binding.DesiredTarget(b, h)
+	want, err := binding.DesiredTarget(b, h)
+	if err != nil {
+		return binding.TemplateRejected(b, err), nil // nothing is written: never a partial Secret
+	}
 	current := in.Target // the planner's input is left as it was gathered
 	if current != nil && current.Type != want.Type {
 		// A Secret's type is immutable: replace it.
@@ -33,7 +36,6 @@ func (r *BindingReconciler) applyTarget(ctx context.Context, in *bindingInput, h
 		}
 		current = nil
 	}
-	var err error
 	var rv *string
 	if current == nil {
 		s := targetSecret(want, b)

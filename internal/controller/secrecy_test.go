@@ -1,10 +1,14 @@
 package controller
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"regexp"
 
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gcustom"
+	"github.com/onsi/gomega/types"
 	eventsv1 "k8s.io/api/events/v1"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
@@ -50,4 +54,16 @@ func expectNoSecrets() {
 			Expect(secretPattern.FindString(string(it.Status))).To(BeEmpty(), "a status carries a secret")
 		}
 	}
+}
+
+// equalToken matches a token (or any secret) equal to want; a failure names the two values by
+// the first bytes of their SHA-256, never the values themselves.
+func equalToken(want string) types.GomegaMatcher {
+	return gcustom.MakeMatcher(func(got string) (bool, error) { return got == want, nil }).
+		WithTemplate("Expected the secret {{.To}} equal the one whose SHA-256 starts {{.Data}} (values not shown)", shortHash(want))
+}
+
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:6])
 }
