@@ -61,7 +61,7 @@ func TestRenderedManifestsApplyToAPIServer(t *testing.T) {
 			"metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true",
 			"metrics.grafanaDashboard.enabled=true", "networkPolicy.enabled=true", "rolloutRestart.enabled=true",
 		},
-		"rollout restarts, cluster-wide": {"rolloutRestart.enabled=true"},
+		"rollout restarts, cluster-wide":       {"rolloutRestart.enabled=true"},
 		"insecure metrics, no leader election": {"metrics.secure=false", "metrics.port=8080", "leaderElection.enabled=false", "metrics.serviceMonitor.enabled=true"},
 	}
 	i := 0

@@ -62,7 +62,7 @@ func TestRolloutRestartPermissionIsOptIn(t *testing.T) {
 		set  []string
 		want map[string][]string
 	}{
-		"off by default":                       {want: map[string][]string{}},
+		"off by default":                        {want: map[string][]string{}},
 		"off by default, namespaced":            {set: []string{"watchNamespaces={team-a,team-b}"}, want: map[string][]string{}},
 		"on, cluster-wide":                      {set: []string{"rolloutRestart.enabled=true"}, want: map[string][]string{"": restartGrants}},
 		"on, namespaced: the watched ones only": {set: []string{"rolloutRestart.enabled=true", "watchNamespaces={team-a,team-b}"}, want: map[string][]string{"team-a": restartGrants, "team-b": restartGrants}},
