@@ -277,7 +277,7 @@ type IdPTokenBindingSpec struct {
 	// +kubebuilder:default="10m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1m')",message="spec.rolloutRestartMinInterval must be a duration of at least 1m, such as 10m"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') && duration(self) >= duration('1m')",message="spec.rolloutRestartMinInterval must be a duration of at least 1m, such as 10m"
 	RolloutRestartMinInterval *metav1.Duration `json:"rolloutRestartMinInterval,omitempty"`
 }
 

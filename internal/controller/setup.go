@@ -104,10 +104,14 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 			return err
 		}
 	}
+	restarts := &Restarter{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: opts.Clock}
+	if err := mgr.Add(restarts); err != nil {
+		return err
+	}
 	if err := (&BindingReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: opts.Clock,
 		Tenants: tenants, Jitter: opts.Jitter, ClusterResourceNamespace: opts.ClusterResourceNamespace, OnVaultGap: opts.OnVaultGap,
-		Holder: opts.ClaimHolder,
+		Holder: opts.ClaimHolder, Restarts: restarts,
 	}).SetupWithManager(mgr, max(opts.MaxConcurrentReconciles, 1)); err != nil {
 		return err
 	}
