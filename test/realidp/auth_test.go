@@ -5,6 +5,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 )
@@ -20,6 +21,10 @@ var _ = Describe("The operator's client at fosite", func() {
 		func(force bool) {
 			l := newLineage(strategyOAuth2)
 			createBinding(ns, "backoff", l)
+			// A binding left failing would keep calling fosite and Auth0 for the rest of the suite.
+			DeferCleanup(func() {
+				Expect(k8s.Delete(suiteCtx, &authv1alpha1.IdPTokenBinding{ObjectMeta: metav1.ObjectMeta{Name: "backoff", Namespace: ns}})).To(Succeed())
+			})
 			waitReady(ns, "backoff")
 			reads := tenant.ConnectionReads(l.connection)
 			Expect(idp.SetClientSecret(l.clientID, "realidp_cs_"+randomHex(8))).To(Succeed())
