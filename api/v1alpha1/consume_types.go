@@ -45,9 +45,12 @@ type SecretTemplate struct {
 	// +kubebuilder:validation:MinProperties=1
 	// +kubebuilder:validation:MaxProperties=32
 	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 253 && k.matches('^[-._a-zA-Z0-9]+$'))",message="spec.secret.template.data keys must be valid Secret keys: letters, digits, '-', '_' and '.', at most 253 characters"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 8192)",message="spec.secret.template.data values must be at most 8192 characters"
-	Data map[string]string `json:"data"`
+	Data map[string]TemplateText `json:"data"`
 }
+
+// TemplateText is one key's Go text/template.
+// +kubebuilder:validation:MaxLength=8192
+type TemplateText string
 
 // RolloutRestartKind is a kind of workload the operator can restart.
 // +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet;Rollout

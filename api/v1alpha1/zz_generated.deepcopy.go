@@ -574,7 +574,7 @@ func (in *SecretTemplate) DeepCopyInto(out *SecretTemplate) {
 	*out = *in
 	if in.Data != nil {
 		in, out := &in.Data, &out.Data
-		*out = make(map[string]string, len(*in))
+		*out = make(map[string]TemplateText, len(*in))
 		for key, val := range *in {
 			(*out)[key] = val
 		}

@@ -13,7 +13,10 @@ import (
 
 func templated(policy authv1alpha1.MergePolicy, data map[string]string) *authv1alpha1.IdPTokenBinding {
 	b := testBinding()
-	b.Spec.Secret.Template = &authv1alpha1.SecretTemplate{MergePolicy: policy, Data: data}
+	b.Spec.Secret.Template = &authv1alpha1.SecretTemplate{MergePolicy: policy, Data: map[string]authv1alpha1.TemplateText{}}
+	for k, v := range data {
+		b.Spec.Secret.Template.Data[k] = authv1alpha1.TemplateText(v)
+	}
 	return b
 }
 

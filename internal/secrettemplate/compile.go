@@ -53,10 +53,14 @@ func Compile(t *authv1alpha1.SecretTemplate, includeRefreshToken bool) (*Templat
 	if len(t.Data) > maxKeys {
 		return nil, fmt.Errorf("the template has %d data keys, over the limit of %d", len(t.Data), maxKeys)
 	}
-	c := &Template{keys: slices.Sorted(maps.Keys(t.Data)), sources: maps.Clone(t.Data), includeRefreshToken: includeRefreshToken}
+	sources := make(map[string]string, len(t.Data))
+	for k, v := range t.Data {
+		sources[k] = string(v)
+	}
+	c := &Template{keys: slices.Sorted(maps.Keys(sources)), sources: sources, includeRefreshToken: includeRefreshToken}
 	var msgs []string
 	for _, k := range c.keys {
-		if err := check(k, t.Data[k], includeRefreshToken); err != nil {
+		if err := check(k, sources[k], includeRefreshToken); err != nil {
 			msgs = append(msgs, err.Error())
 		}
 	}

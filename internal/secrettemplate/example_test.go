@@ -9,7 +9,7 @@ import (
 )
 
 func Example() {
-	c, err := secrettemplate.Compile(&authv1alpha1.SecretTemplate{Data: map[string]string{
+	c, err := secrettemplate.Compile(&authv1alpha1.SecretTemplate{Data: map[string]authv1alpha1.TemplateText{
 		".netrc":            "machine api.github.com login x-access-token password {{ .AccessToken }}",
 		"authorization":     `{{ .TokenType | default "Bearer" }} {{ .AccessToken }}`,
 		"git-credentials":   "https://x-access-token:{{ .AccessToken }}@github.com",
@@ -40,7 +40,7 @@ func Example() {
 }
 
 func ExampleCompile_errors() {
-	_, err := secrettemplate.Compile(&authv1alpha1.SecretTemplate{Data: map[string]string{
+	_, err := secrettemplate.Compile(&authv1alpha1.SecretTemplate{Data: map[string]authv1alpha1.TemplateText{
 		"rt":  "{{ .RefreshToken }}",
 		"env": `{{ env "HOME" }}`,
 		"exp": "{{ .ExpiresAt.Unix }}",

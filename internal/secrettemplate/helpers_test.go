@@ -25,7 +25,11 @@ func fixture() Input {
 }
 
 func spec(data map[string]string) *authv1alpha1.SecretTemplate {
-	return &authv1alpha1.SecretTemplate{Data: data}
+	t := &authv1alpha1.SecretTemplate{Data: make(map[string]authv1alpha1.TemplateText, len(data))}
+	for k, v := range data {
+		t.Data[k] = authv1alpha1.TemplateText(v)
+	}
+	return t
 }
 
 // render compiles src as key "k" and renders it for in.
