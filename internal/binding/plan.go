@@ -193,6 +193,9 @@ type Pass struct {
 	// share of the workers is taken: the pass ends without a report and looks again after
 	// BusyRetry.
 	Busy bool
+	// BackingOff: the binding's last attempt failed and its backoff has not ended (RetryNotBefore):
+	// the pass asks neither Auth0 nor an IdP, ends without a report, and looks again then.
+	BackingOff bool
 
 	Refreshes    int  // refresh attempts
 	InvalidGrant bool // the IdP refused the refresh token
@@ -218,11 +221,38 @@ func Start(f *Facts) *Pass {
 	p := &Pass{Blocked: Precheck(f), Held: f.Held}
 	p.Failure = p.Blocked
 	if p.Blocked == nil {
-		if d := Decide(f); d.Action == ActionNone || d.Action == ActionWrite {
+		d := Decide(f)
+		if d.Action == ActionNone || d.Action == ActionWrite {
 			p.Held = Reschedule(f)
 		}
+		p.BackingOff = backoffHolds(f, d)
 	}
 	return p
+}
+
+// RetryNotBefore is when a pass may ask Auth0 or an IdP again after the binding's last failed
+// attempt: its backoff (status.failedAttempts) counted from status.lastFailureTime; zero when the
+// last attempt did not fail.
+func RetryNotBefore(f *Facts) time.Time {
+	st := f.Binding.Status
+	if st.FailedAttempts == 0 || st.LastFailureTime == nil {
+		return time.Time{}
+	}
+	return st.LastFailureTime.Add(JitteredBackoff(st.FailedAttempts, f.Jitter))
+}
+
+// backoffHolds tells whether the decision waits for the end of the backoff. Renewals and reads
+// that only come round again wait; a person's change (force-refresh, another identity, the spec)
+// is acted on at once. Without it, every event about the binding (its state Secret written by
+// the failed attempt, the Secret of another binding of the identity) would retry at once.
+func backoffHolds(f *Facts, d Decision) bool {
+	if d.Action != ActionRefresh && d.Action != ActionRead {
+		return false
+	}
+	if d.Trigger != TriggerRenewalDue && d.Trigger != TriggerNoToken {
+		return false
+	}
+	return f.Now.Before(RetryNotBefore(f))
 }
 
 // Next is the step the pass performs next. Every step it names records its completion in the
@@ -238,6 +268,14 @@ func Next(f *Facts, p *Pass) Step {
 		return StepDone
 	}
 	d := Decide(f)
+	if p.BackingOff {
+		// Nothing is asked of Auth0 or the IdP; a Secret deleted or edited meanwhile is still
+		// restored from the token held.
+		if !p.TargetAttempted && p.Held.ValidAt(f.Now) && (f.Target == nil || !TargetUpToDate(f.Binding, p.Held, f.Target)) {
+			return StepWriteTarget
+		}
+		return StepDone
+	}
 	if step := nextLineageStep(f, p, d); step != StepDone {
 		return step
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 )
 
@@ -153,6 +155,12 @@ func drive(t testing.TB, f *Facts, o outcomes) ([]string, *Pass) {
 	return nil, nil
 }
 
+// failedAgo makes the binding's last attempt a failure d before f.Now (its first: a 5 s backoff).
+func failedAgo(f *Facts, d time.Duration) {
+	f.Binding.Status.FailedAttempts = 1
+	f.Binding.Status.LastFailureTime = &metav1.Time{Time: f.Now.Add(-d)}
+}
+
 func TestNextPerformsOneStepAtATimeInOrder(t *testing.T) {
 	due := func(f *Facts) { f.Now = f.Held.RenewAt }
 	expired := func(f *Facts) { f.Now = f.Held.Expiry.ExpiresAt.Add(time.Minute) }
@@ -202,6 +210,22 @@ func TestNextPerformsOneStepAtATimeInOrder(t *testing.T) {
 				f.Now = f.Held.RenewAt
 			}, o: outcomes{read: "estimated-unsupported"},
 			want: "reread,read-auth0,persist,write-target",
+		},
+		"due, the last attempt failed 2 s ago: nothing is asked until the backoff ends": {
+			edit: func(f *Facts) { due(f); failedAgo(f, 2*time.Second) }, want: "",
+		},
+		"due, the backoff has ended: refreshed": {
+			edit: func(f *Facts) { due(f); failedAgo(f, 10*time.Second) }, want: "reread,claim,refresh,persist,write-target",
+		},
+		"backing off, the Secret was deleted: restored without asking anyone": {
+			edit: func(f *Facts) { due(f); failedAgo(f, 2*time.Second); f.Target = nil }, want: "write-target",
+		},
+		"backing off, a new force-refresh value: acted on at once": {
+			edit: func(f *Facts) {
+				due(f)
+				failedAgo(f, 2*time.Second)
+				f.Binding.Annotations = map[string]string{authv1alpha1.AnnotationForceRefresh: "now"}
+			}, want: "reread,claim,refresh,persist,write-target",
 		},
 		"the API server refuses the Secret": {
 			edit: func(f *Facts) { f.Target = nil }, o: outcomes{target: "refused"},

@@ -196,6 +196,9 @@ func Requeue(f *Facts, p *Pass, failedAttempts int32) time.Duration {
 	if p.Failure == nil && p.Busy {
 		return BusyRetry + time.Duration(float64(BusyRetry)*BackoffJitter*f.Jitter).Truncate(time.Millisecond)
 	}
+	if p.Failure == nil && p.BackingOff {
+		return min(max(RetryNotBefore(f).Sub(f.Now), MinRequeue), MaxRequeue)
+	}
 	if Resolving(f, p) {
 		return MinRequeue // the next pass joins the resolved identity's lineage
 	}

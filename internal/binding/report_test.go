@@ -289,3 +289,19 @@ func hasEvent(events []Event, reason string) bool {
 	}
 	return false
 }
+
+func TestABindingBackingOffLooksAgainWhenTheBackoffEnds(t *testing.T) {
+	b := testBinding()
+	h := testHeld(b)
+	f := testFacts(b, h)
+	f.Now, f.Jitter = h.RenewAt.Add(time.Second), 0
+	b.Status.FailedAttempts = 2 // a 10 s backoff
+	b.Status.LastFailureTime = &metav1.Time{Time: f.Now.Add(-4 * time.Second)}
+	p := Start(f)
+	if !p.BackingOff || Next(f, p) != StepDone {
+		t.Fatalf("a due renewal 4 s into a 10 s backoff must wait: %+v", p)
+	}
+	if got := Requeue(f, p, b.Status.FailedAttempts); got != 6*time.Second {
+		t.Errorf("Requeue = %s, want the backoff's end (6 s)", got)
+	}
+}

@@ -195,9 +195,10 @@ func (r *BindingReconciler) run(ctx context.Context, in *bindingInput) (*binding
 // report records the pass in the binding's status and in Events, and returns when to look next.
 func (r *BindingReconciler) report(ctx context.Context, in *bindingInput, p *binding.Pass) (ctrl.Result, error) {
 	b := in.Binding
-	if p.Blocked == nil && (in.Tenant.ClientPending || (p.Busy && p.Failure == nil)) {
+	if p.Blocked == nil && (in.Tenant.ClientPending || (p.Busy && p.Failure == nil) || (p.BackingOff && p.Failure == nil && !p.TargetWritten)) {
 		// Just after a restart the tenant controller has not rebuilt the tenant's client yet;
-		// or another manager is refreshing the identity. Nothing to report: look again shortly.
+		// or another manager is refreshing the identity; or the binding's backoff after a failed
+		// attempt has not ended. Nothing to report: look again shortly (or at the backoff's end).
 		return ctrl.Result{RequeueAfter: binding.Requeue(&in.Facts, p, b.Status.FailedAttempts)}, nil
 	}
 	p.TargetMAC = r.secretMAC(ctx, in, p)
