@@ -2,10 +2,12 @@
 // simulated Auth0 tenant (in this process), and bin/manager (with
 // --cluster-resource-namespace=idptoken-system); applies config/samples/demo; and shows a live
 // view of the bindings of every namespace until Ctrl-C, or, with --for, runs headless for that
-// long and ends with the line "demo: <N> bindings, <R> refreshes, <E> expired" (exit 0 when
-// every binding stayed Ready after its first sync, every binding annotated
-// demo.idptoken.dev/expect: <reason> stayed Ready=False with that reason and got no Secret, and
-// no Secret ever held an expired token).
+// long and ends with the line "demo: <N> bindings, <R> refreshes, <E> expired, <K> restarts"
+// (exit 0 when every binding stayed Ready after its first sync, every binding annotated
+// demo.idptoken.dev/expect: <reason> stayed Ready=False with that reason and got no Secret, no
+// Secret ever held an expired token, a templated Secret held exactly its template's keys, and
+// each Deployment of the samples was restarted within 15 s after the token of a binding naming
+// it changed, never at a Secret's first write, and at most once per rolloutRestartMinInterval).
 //
 // Usage (from the repository root; `make demo` does this):
 //

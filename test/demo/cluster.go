@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -229,6 +228,14 @@ type sampleBinding struct {
 	tokenVault bool   // spec.user.source TokenVault
 	secretName string // spec.secret.name
 	tenant     string // the tenant's name, "(cluster)" appended for a ClusterAuth0Tenant
+	// Of spec.secret.template: its data's keys, sorted (nil without a template), and its
+	// mergePolicy.
+	templateKeys []string
+	mergePolicy  authv1alpha1.MergePolicy
+	// restartTargets are the Deployments spec.rolloutRestartTargets names by name, in the
+	// binding's namespace; minInterval is rolloutRestartMinInterval (0 when unset).
+	restartTargets []string
+	minInterval    time.Duration
 }
 
 func (b sampleBinding) String() string { return b.key.String() }
@@ -251,6 +258,8 @@ type samples struct {
 	bindings   []sampleBinding // sorted by namespace/name
 	tenants    []sampleTenant
 	namespaces []string // every namespace the samples create or use, sorted
+	// deployments the samples create, in the order of the samples: the rollout restart targets.
+	deployments []types.NamespacedName
 }
 
 // samplesOf finds the bindings, tenants and namespaces among objs.
@@ -264,6 +273,8 @@ func samplesOf(objs []*unstructured.Unstructured) samples {
 		switch o.GetKind() {
 		case "Namespace":
 			nss[o.GetName()] = true
+		case "Deployment":
+			out.deployments = append(out.deployments, types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()})
 		case "Auth0Tenant", "ClusterAuth0Tenant":
 			out.tenants = append(out.tenants, sampleTenant{kind: o.GetKind(), key: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}})
 		case "IdPTokenBinding":
@@ -281,6 +292,7 @@ func samplesOf(objs []*unstructured.Unstructured) samples {
 			if kind, _, _ := unstructured.NestedString(o.Object, "spec", "tenantRef", "kind"); kind == string(authv1alpha1.TenantKindCluster) {
 				b.tenant += " (cluster)"
 			}
+			consumeOf(o, &b)
 			out.bindings = append(out.bindings, b)
 		}
 	}
@@ -290,12 +302,4 @@ func samplesOf(objs []*unstructured.Unstructured) samples {
 	}
 	sort.Strings(out.namespaces)
 	return out
-}
-
-// secretToken returns the access token of a target Secret, or "".
-func secretToken(s *corev1.Secret) string {
-	if s == nil {
-		return ""
-	}
-	return string(s.Data[authv1alpha1.SecretKeyAccessToken])
 }

@@ -23,15 +23,23 @@ import (
 )
 
 // runFor is how long the demo runs headless: with 45 s tokens it sees two refreshes per
-// binding (the operator renews 30 s after it obtained a token).
+// binding (the operator renews 30 s after it obtained a token), and so the restart of the
+// Deployment named by the templated binding, 5 s after the first.
 const runFor = 65 * time.Second
 
-var lastLine = regexp.MustCompile(`^demo: (\d+) bindings, (\d+) refreshes, (\d+) expired$`)
+// lastLine is the form scripts read; ", <K> restarts" was appended to it.
+var lastLine = regexp.MustCompile(`^demo: (\d+) bindings, (\d+) refreshes, (\d+) expired, (\d+) restarts$`)
 
-// config/samples/demo: five bindings of a namespaced Auth0Tenant (one, frank-vault, through
-// Token Vault), and three of the ClusterAuth0Tenant "shared" in team-a and team-b, of which
-// team-b/erin-google is refused.
-const wantBindings, wantRefused = 8, 1
+// config/samples/demo: six bindings of a namespaced Auth0Tenant (one, frank-vault, through
+// Token Vault; one, carol-github-netrc, templated, naming the Deployment git-mirror as its
+// rollout restart target), and three of the ClusterAuth0Tenant "shared" in team-a and team-b,
+// of which team-b/erin-google is refused.
+const wantBindings, wantRefused = 9, 1
+
+// templateRow is the summary row saying that the templated binding's Secret held exactly the
+// template's keys, and no access_token, at every poll that saw it.
+var templateRow = regexp.MustCompile(`(?m)^  template: idptoken-demo/carol-github-netrc: Secret carol-github-netrc \(mergePolicy Replace\) ` +
+	`held exactly the template's keys \(\.netrc, authorization\), no access_token, at (\d+) of (\d+) polls$`)
 
 // vaultRow is the summary row of the Token Vault binding: Ready, never refused.
 var vaultRow = regexp.MustCompile(`(?m)^  idptoken-demo/frank-vault +sim +sim-vault +True +t\+\d+s `)
@@ -95,6 +103,7 @@ func TestDemoHeadless(t *testing.T) {
 	bindings, _ := strconv.Atoi(m[1])
 	refreshes, _ := strconv.Atoi(m[2])
 	expired, _ := strconv.Atoi(m[3])
+	restarts, _ := strconv.Atoi(m[4])
 	if bindings != wantBindings {
 		t.Errorf("bindings = %d, want %d (config/samples/demo)", bindings, wantBindings)
 	}
@@ -103,6 +112,15 @@ func TestDemoHeadless(t *testing.T) {
 	}
 	if refreshes < bindings-wantRefused {
 		t.Errorf("refreshes = %d, want at least one per binding that is not refused (%d) in %s with 45s tokens", refreshes, bindings-wantRefused, runFor)
+	}
+	if restarts < 1 {
+		t.Errorf("restarts = %d, want at least 1: the templated binding's token is renewed %s into the run, and its "+
+			"rollout restart target is restarted 5 s later", restarts, 45*time.Second*2/3)
+	}
+	if tm := templateRow.FindStringSubmatch(out.String()); tm == nil {
+		t.Errorf("the summary has no row saying that the templated Secret held exactly the template's keys (%s)", templateRow)
+	} else if tm[1] != tm[2] || tm[2] == "0" {
+		t.Errorf("the templated Secret held the template's keys at %s of %s polls, want all of at least one", tm[1], tm[2])
 	}
 	if !refusedRow.MatchString(out.String()) {
 		t.Errorf("the summary has no row saying that team-b/erin-google was refused with NotPermitted, as expected (%s)", refusedRow)

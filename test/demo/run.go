@@ -43,6 +43,9 @@ type Config struct {
 // Summary is the outcome of a run.
 type Summary struct {
 	Bindings, Refreshes, Expired int
+	// Restarts counts the rollout restarts of the samples' Deployments (new values of their pod
+	// template's restartedAt annotation).
+	Restarts int
 	// Refused counts the bindings refused as the samples expect (annotation ExpectAnnotation).
 	Refused int
 	// Failures say why a headless run failed; empty means it passed.
@@ -51,9 +54,10 @@ type Summary struct {
 	Interrupted bool
 }
 
-// LastLine is the summary line a headless run ends with.
+// LastLine is the summary line a headless run ends with: "demo: <N> bindings, <R> refreshes,
+// <E> expired, <K> restarts".
 func (s *Summary) LastLine() string {
-	return fmt.Sprintf("demo: %d bindings, %d refreshes, %d expired", s.Bindings, s.Refreshes, s.Expired)
+	return fmt.Sprintf("demo: %d bindings, %d refreshes, %d expired, %d restarts", s.Bindings, s.Refreshes, s.Expired, s.Restarts)
 }
 
 // OK tells whether the run passed.
@@ -246,6 +250,17 @@ func kubectlHelp(assets, kubeconfig string, smp samples) string {
 	}
 	if refused != nil {
 		_, _ = fmt.Fprintf(&b, "  %s describe idptb %s -n %s   # refused: %s\n", k, refused.key.Name, refused.key.Namespace, refused.expect)
+	}
+	for _, sb := range smp.bindings {
+		if len(sb.templateKeys) > 0 {
+			_, _ = fmt.Fprintf(&b, "  %s get secret %s -n %s -o go-template='{{range $k, $v := .data}}{{println $k}}{{end}}'   # the template's keys\n",
+				k, sb.secretName, sb.key.Namespace)
+			break
+		}
+	}
+	for _, d := range smp.deployments {
+		_, _ = fmt.Fprintf(&b, "  %s get deployment %s -n %s -o jsonpath='{.spec.template.metadata.annotations}'   # restarted when its token changes\n",
+			k, d.Name, d.Namespace)
 	}
 	_, _ = fmt.Fprintf(&b, "  %s get secrets -n %s -l auth.idptoken.dev/role=refresh-state   # the shared tenant's refresh state\n", k, OperatorNamespace)
 	_, _ = fmt.Fprintf(&b, "  %s get events -A --sort-by=.lastTimestamp\n", k)

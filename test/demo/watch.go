@@ -67,6 +67,13 @@ type track struct {
 	maxGap      time.Duration
 	lastRefresh time.Time // status.lastRefreshTime
 	statusRefr  int       // distinct values of status.lastRefreshTime
+	// firstRefresh is when the token in the Secret was first seen to change.
+	firstRefresh time.Time
+
+	// Of a templated binding: polls that saw its Secret, those whose keys were not the
+	// template's, and the last difference.
+	templatePolls, templateBad int
+	templateProblem            string
 }
 
 // refusedAsExpected tells whether the binding's Ready condition is now the expected refusal.
@@ -91,6 +98,7 @@ type watcher struct {
 	managerLog  string
 
 	tracks      map[types.NamespacedName]*track
+	restarts    []*restartTrack
 	started     time.Time
 	tenantReady map[sampleTenant]string
 	events      []string // recent Events, redacted
@@ -108,6 +116,7 @@ func (w *watcher) run(ctx context.Context, d time.Duration) *Summary {
 	for _, b := range w.samples.bindings {
 		w.tracks[b.key] = &track{sampleBinding: b, expired: map[string]bool{}}
 	}
+	w.restarts = restartTracks(w.samples)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastProgress := time.Now()
@@ -142,10 +151,17 @@ loop:
 		_, _ = fmt.Fprintln(w.out)
 	}
 	sum := &Summary{Bindings: len(w.samples.bindings), Interrupted: interrupted}
+	for _, r := range w.restarts {
+		sum.Restarts += len(r.restarts)
+	}
+	w.checkRestarts(time.Now())
 	for _, b := range w.samples.bindings {
 		t := w.tracks[b.key]
 		sum.Refreshes += t.refreshes
 		sum.Expired += len(t.expired)
+		if len(t.templateKeys) > 0 && t.expect == "" {
+			w.checkTemplate(t)
+		}
 		if t.expect != "" {
 			if w.checkRefused(t) {
 				sum.Refused++
@@ -250,6 +266,7 @@ func (w *watcher) poll(ctx context.Context, now time.Time, headless bool) {
 	for _, b := range w.samples.bindings {
 		w.pollBinding(ctx, now, headless, w.tracks[b.key], byKey[b.key])
 	}
+	w.pollRestarts(ctx, now, headless)
 	if !headless {
 		w.readEvents(ctx)
 	}
@@ -263,6 +280,71 @@ func (w *watcher) pollBinding(ctx context.Context, now time.Time, headless bool,
 	if b == nil {
 		return
 	}
+	t.readStatus(b)
+	if t.expect != "" {
+		w.followRefusal(now, headless, t)
+	} else {
+		w.followReady(now, headless, t)
+	}
+
+	var s corev1.Secret
+	err := w.c.Get(ctx, types.NamespacedName{Namespace: t.key.Namespace, Name: t.secret}, &s)
+	switch {
+	case apierrors.IsNotFound(err):
+		t.fp, t.valid, t.expiresAt = "", false, time.Time{}
+		return
+	case err != nil:
+		w.pollError(err)
+		return
+	}
+	if t.expect != "" && !t.secretSeen {
+		t.secretSeen = true
+		w.say("%-32s Secret %s EXISTS, but the binding is refused", n, t.secret)
+	}
+	if len(t.templateKeys) > 0 {
+		w.followTemplate(t, &s)
+	}
+	tok := secretToken(&s)
+	fp := Fingerprint(tok)
+	heldExpiry := t.expiresAt
+	t.expiresAt, t.valid = w.sim.AccessTokenValid(tok)
+	if tok != "" && !t.valid && !t.expired[fp] {
+		switch {
+		case t.inVaultGap(now):
+			if t.gapFP != fp {
+				t.gapFP = fp
+				w.say("%-32s Secret %s holds token %s, expired %s ago: Token Vault renews it only once expired (tolerated for %s)",
+					n, t.secret, fp, since(now, t.expiresAt), VaultGapTolerance)
+			}
+		default:
+			t.expired[fp] = true
+			w.say("%-32s Secret %s holds an EXPIRED token %s (expired %s ago)", n, t.secret, fp, since(now, t.expiresAt))
+		}
+	}
+	if t.fp != "" && fp != t.fp && t.gapFP == t.fp {
+		gap := now.Sub(heldExpiry)
+		t.gaps++
+		t.maxGap = max(t.maxGap, gap)
+		w.say("%-32s Token Vault gap: the Secret held an expired token for at most %s", n, fmtDur(gap))
+	}
+	if t.fp != "" && fp != t.fp {
+		t.refreshes++
+		if t.firstRefresh.IsZero() {
+			t.firstRefresh = now
+		}
+		if headless {
+			w.say("%-32s refreshed: token %s -> %s, valid for %s", n, t.fp, fp, until(now, t.expiresAt))
+		}
+	} else if t.fp == "" && headless && tok != "" {
+		w.say("%-32s Secret %s written: token %s, valid for %s", n, t.secret, fp, until(now, t.expiresAt))
+	}
+	if tok != "" {
+		t.fp = fp
+	}
+}
+
+// readStatus updates the track from the binding's spec and status.
+func (t *track) readStatus(b *authv1alpha1.IdPTokenBinding) {
 	t.secret = b.Spec.Secret.Name
 	t.idp = t.connection
 	if b.Status.Identity != nil && b.Status.Identity.Connection != "" {
@@ -282,60 +364,6 @@ func (w *watcher) pollBinding(ctx context.Context, now time.Time, headless bool,
 	if c := meta.FindStatusCondition(b.Status.Conditions, authv1alpha1.ConditionReady); c != nil {
 		t.ready, t.reason, t.message = string(c.Status), c.Reason, redact(c.Message)
 	}
-	if t.expect != "" {
-		w.followRefusal(now, headless, t)
-	} else {
-		w.followReady(now, headless, t)
-	}
-
-	var s corev1.Secret
-	err := w.c.Get(ctx, types.NamespacedName{Namespace: t.key.Namespace, Name: t.secret}, &s)
-	switch {
-	case apierrors.IsNotFound(err):
-		t.fp, t.valid, t.expiresAt = "", false, time.Time{}
-		return
-	case err != nil:
-		w.pollError(err)
-		return
-	}
-	if t.expect != "" && !t.secretSeen {
-		t.secretSeen = true
-		w.say("%-29s Secret %s EXISTS, but the binding is refused", n, t.secret)
-	}
-	tok := secretToken(&s)
-	fp := Fingerprint(tok)
-	heldExpiry := t.expiresAt
-	t.expiresAt, t.valid = w.sim.AccessTokenValid(tok)
-	if tok != "" && !t.valid && !t.expired[fp] {
-		switch {
-		case t.inVaultGap(now):
-			if t.gapFP != fp {
-				t.gapFP = fp
-				w.say("%-29s Secret %s holds token %s, expired %s ago: Token Vault renews it only once expired (tolerated for %s)",
-					n, t.secret, fp, since(now, t.expiresAt), VaultGapTolerance)
-			}
-		default:
-			t.expired[fp] = true
-			w.say("%-29s Secret %s holds an EXPIRED token %s (expired %s ago)", n, t.secret, fp, since(now, t.expiresAt))
-		}
-	}
-	if t.fp != "" && fp != t.fp && t.gapFP == t.fp {
-		gap := now.Sub(heldExpiry)
-		t.gaps++
-		t.maxGap = max(t.maxGap, gap)
-		w.say("%-29s Token Vault gap: the Secret held an expired token for at most %s", n, fmtDur(gap))
-	}
-	if t.fp != "" && fp != t.fp {
-		t.refreshes++
-		if headless {
-			w.say("%-29s refreshed: token %s -> %s, valid for %s", n, t.fp, fp, until(now, t.expiresAt))
-		}
-	} else if t.fp == "" && headless && tok != "" {
-		w.say("%-29s Secret %s written: token %s, valid for %s", n, t.secret, fp, until(now, t.expiresAt))
-	}
-	if tok != "" {
-		t.fp = fp
-	}
 }
 
 // inVaultGap tells whether the expired token the Secret holds is still within the bounded gap a
@@ -351,18 +379,18 @@ func (w *watcher) followReady(now time.Time, headless bool, t *track) {
 	case t.ready == "True" && !t.everReady:
 		t.everReady, t.firstReady = true, now
 		if headless {
-			w.say("%-29s Ready (%s)", n, t.reason)
+			w.say("%-32s Ready (%s)", n, t.reason)
 		}
 	case t.ready == "True" && t.wasNotReady:
 		t.wasNotReady = false
 		if headless {
-			w.say("%-29s Ready again", n)
+			w.say("%-32s Ready again", n)
 		}
 	case t.ready != "True" && t.everReady:
 		t.notReadyPolls++
 		if !t.wasNotReady {
 			t.wasNotReady = true
-			w.say("%-29s NOT READY after its first sync: Ready=%s %s: %s", n, orDash(t.ready), t.reason, t.message)
+			w.say("%-32s NOT READY after its first sync: Ready=%s %s: %s", n, orDash(t.ready), t.reason, t.message)
 		}
 	}
 }
@@ -372,24 +400,24 @@ func (w *watcher) followRefusal(now time.Time, headless bool, t *track) {
 	n := t.key.String()
 	if t.ready == "True" && !t.everReady {
 		t.everReady, t.firstReady = true, now
-		w.say("%-29s became READY (%s), but its tenant's policy must refuse it with %s", n, t.reason, t.expect)
+		w.say("%-32s became READY (%s), but its tenant's policy must refuse it with %s", n, t.reason, t.expect)
 	}
 	switch refused := t.refusedAsExpected(); {
 	case refused && !t.refused:
 		t.refused = true
 		if headless {
-			w.say("%-29s refused, as expected: Ready=False %s: %s", n, t.reason, t.message)
+			w.say("%-32s refused, as expected: Ready=False %s: %s", n, t.reason, t.message)
 		}
 	case refused && t.wasOff:
 		t.wasOff = false
 		if headless {
-			w.say("%-29s refused again (%s)", n, t.reason)
+			w.say("%-32s refused again (%s)", n, t.reason)
 		}
 	case !refused && t.refused:
 		t.offPolls++
 		if !t.wasOff {
 			t.wasOff = true
-			w.say("%-29s NOT %s after it was refused: Ready=%s %s: %s", n, t.expect, orDash(t.ready), t.reason, t.message)
+			w.say("%-32s NOT %s after it was refused: Ready=%s %s: %s", n, t.expect, orDash(t.ready), t.reason, t.message)
 		}
 	}
 }
@@ -413,7 +441,7 @@ func (w *watcher) readEvents(ctx context.Context) {
 		if e.InvolvedObject.Namespace != "" {
 			obj = e.InvolvedObject.Namespace + "/" + obj
 		}
-		w.events = append(w.events, fmt.Sprintf("%s %-7s %-29s %-13s %s", eventTime(e).Local().Format("15:04:05"), e.Type,
+		w.events = append(w.events, fmt.Sprintf("%s %-7s %-32s %-13s %s", eventTime(e).Local().Format("15:04:05"), e.Type,
 			obj, e.Reason, truncate(redact(e.Message), 100)))
 	}
 }
@@ -476,6 +504,12 @@ func (w *watcher) render(now time.Time) {
 		}
 	}
 	_ = tw.Flush()
+	if lines := w.restartLines(); len(lines) > 0 {
+		b.WriteString("\nRollout restarts (" + RestartedAtAnnotation + "):\n")
+		for _, l := range lines {
+			b.WriteString("  " + strings.TrimPrefix(l, "restarts: ") + "\n")
+		}
+	}
 	if len(why) > 0 {
 		b.WriteString("\nNot Ready:\n" + strings.Join(why, "\n") + "\n")
 	}
@@ -506,7 +540,11 @@ func (w *watcher) progressLine() string {
 		}
 		parts = append(parts, fmt.Sprintf("%s=%s/%d", sb.key, ready, t.refreshes))
 	}
-	return "progress (ready/refreshes): " + strings.Join(parts, " ")
+	restarts := 0
+	for _, r := range w.restarts {
+		restarts += len(r.restarts)
+	}
+	return fmt.Sprintf("progress (ready/refreshes): %s; restarts %d", strings.Join(parts, " "), restarts)
 }
 
 // printSummary prints the table of a finished run, its failures, and the last line.
@@ -538,6 +576,9 @@ func (w *watcher) printSummary(out io.Writer, sum *Summary, wall time.Duration) 
 				"(seen at 1 s polls; tolerated up to %s, as Auth0 renews a vaulted token only once it has expired)\n",
 				sb.key, t.gaps, fmtDur(t.maxGap), VaultGapTolerance)
 		}
+	}
+	for _, l := range append(w.templateLines(), w.restartLines()...) {
+		_, _ = fmt.Fprintf(out, "  %s\n", l)
 	}
 	st := w.sim.Stats()
 	_, _ = fmt.Fprintf(out, "  simulator: IdP refreshes %s; invalid_grant %d; Management API requests %d (429: %d); M2M tokens %d\n",
