@@ -278,6 +278,19 @@ func (w *watcher) templateLines() []string {
 	return out
 }
 
+// consumePassed is what a passed run says of the templated Secrets and the restarts, "" when
+// the samples have neither.
+func (w *watcher) consumePassed() string {
+	var out string
+	if len(w.templateLines()) > 0 {
+		out += "; templated Secrets held their templates' keys"
+	}
+	if len(w.restarts) > 0 {
+		out += fmt.Sprintf("; Deployments were restarted only after their tokens changed, within %s", restartWithin)
+	}
+	return out
+}
+
 // offset is at in seconds since the watcher started.
 func (w *watcher) offset(at time.Time) int {
 	return int(at.Sub(w.started).Round(time.Second).Seconds())

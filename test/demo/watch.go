@@ -593,6 +593,7 @@ func (w *watcher) printSummary(out io.Writer, sum *Summary, wall time.Duration) 
 	if w.sawVaultGap() {
 		noExpired += fmt.Sprintf(" for more than Token Vault's tolerated %s", VaultGapTolerance)
 	}
+	noExpired += w.consumePassed()
 	switch {
 	case sum.OK() && sum.Refused > 0:
 		_, _ = fmt.Fprintf(out, "  PASS: every binding stayed Ready after its first sync, except the %d its tenant's policy refuses, "+
