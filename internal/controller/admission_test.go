@@ -3,6 +3,7 @@ package controller
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -277,5 +278,74 @@ var _ = Describe("Admission", func() {
 		Expect(k8s.Create(suiteCtx, u, client.DryRunAll)).To(Succeed())
 		Expect(nestedString(u, "spec", "refreshOverride")).To(Equal("Denied"))
 		Expect(nestedInt(u, "spec", "rateLimit", "requestsPerSecond")).To(BeEquivalentTo(2))
+	})
+})
+
+var _ = Describe("Admission of templates and rollout restart targets", func() {
+	var ns string
+	BeforeEach(func() { ns = newNamespace() })
+
+	create := func(edits map[string]any) (*unstructured.Unstructured, error) {
+		u := mutate(validBinding, edits)
+		u.SetNamespace(ns)
+		return u, k8s.Create(suiteCtx, u, client.DryRunAll)
+	}
+	bearer := map[string]any{"authorization": "Bearer {{ .AccessToken }}"}
+	apiTarget := map[string]any{"kind": "Deployment", "name": "api"}
+
+	DescribeTable("rejects with an actionable message",
+		func(edits map[string]any, message string) {
+			_, err := create(edits)
+			Expect(err).To(HaveOccurred())
+			Expect(err.Error()).To(ContainSubstring(message))
+		},
+		Entry(".RefreshToken without includeRefreshToken",
+			map[string]any{"spec.secret.template": map[string]any{"data": map[string]any{"rt": "{{ .RefreshToken }}"}}},
+			"spec.secret.template may use .RefreshToken only with spec.secret.includeRefreshToken: true"),
+		Entry("a data key that is no Secret key", map[string]any{"spec.secret.template": map[string]any{"data": map[string]any{"bad/key": "x"}}},
+			"spec.secret.template.data keys must be valid Secret keys"),
+		Entry("no data keys", map[string]any{"spec.secret.template": map[string]any{"data": map[string]any{}}},
+			"spec.secret.template.data: Invalid value"),
+		Entry("a data value over 8192 characters", map[string]any{"spec.secret.template": map[string]any{"data": map[string]any{"big": strings.Repeat("x", 8193)}}},
+			"Too long: may not be more than 8192"),
+		Entry("template type kubernetes.io/tls", map[string]any{"spec.secret.template": map[string]any{"type": "kubernetes.io/tls", "data": bearer}},
+			"spec.secret.template.type may be Opaque, a custom type, kubernetes.io/dockerconfigjson"),
+		Entry("a bootstrap token type", map[string]any{"spec.secret.template": map[string]any{"type": "bootstrap.kubernetes.io/token", "data": bearer}},
+			"spec.secret.template.type must not be a bootstrap token type"),
+		Entry("an unknown merge policy", map[string]any{"spec.secret.template": map[string]any{"mergePolicy": "Union", "data": bearer}},
+			"spec.secret.template.mergePolicy: Unsupported value"),
+		Entry("a restart target with a name and a selector", map[string]any{"spec.rolloutRestartTargets": []any{
+			map[string]any{"kind": "Deployment", "name": "api", "selector": map[string]any{"matchLabels": map[string]any{"app": "api"}}}}},
+			"a rollout restart target names exactly one of name or selector"),
+		Entry("a restart target with neither", map[string]any{"spec.rolloutRestartTargets": []any{map[string]any{"kind": "Deployment"}}},
+			"a rollout restart target names exactly one of name or selector"),
+		Entry("a restart target of an unknown kind", map[string]any{"spec.rolloutRestartTargets": []any{map[string]any{"kind": "Job", "name": "api"}}},
+			"spec.rolloutRestartTargets[0].kind: Unsupported value"),
+		Entry("rolloutRestartMinInterval 30s", map[string]any{"spec.rolloutRestartTargets": []any{apiTarget}, "spec.rolloutRestartMinInterval": "30s"},
+			"spec.rolloutRestartMinInterval must be a duration of at least 1m"),
+		Entry("rolloutRestartMinInterval not a duration", map[string]any{"spec.rolloutRestartMinInterval": "hourly"},
+			"spec.rolloutRestartMinInterval must be a duration of at least 1m"),
+	)
+
+	It("accepts .RefreshToken with includeRefreshToken, the allowed Secret types, restart targets and a 1m interval", func() {
+		_, err := create(map[string]any{"spec.secret.includeRefreshToken": true,
+			"spec.secret.template": map[string]any{"data": map[string]any{"rt": "{{ .RefreshToken }}"}}})
+		Expect(err).NotTo(HaveOccurred())
+		for i, typ := range []string{"kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg", "kubernetes.io/basic-auth", "example.com/token", "Opaque"} {
+			_, err := create(map[string]any{"metadata.name": fmt.Sprintf("typed-%d", i),
+				"spec.secret.template": map[string]any{"type": typ, "data": map[string]any{".dockerconfigjson": "{}"}}})
+			Expect(err).NotTo(HaveOccurred(), typ)
+		}
+		u, err := create(map[string]any{"metadata.name": "restarts", "spec.rolloutRestartMinInterval": "1m", "spec.rolloutRestartTargets": []any{apiTarget,
+			map[string]any{"kind": "StatefulSet", "selector": map[string]any{"matchLabels": map[string]any{"uses-token": "x"}}}}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(nestedString(u, "spec", "rolloutRestartMinInterval")).To(Equal("1m"))
+	})
+
+	It("defaults mergePolicy to Replace and rolloutRestartMinInterval to 10m", func() {
+		u, err := create(map[string]any{"spec.secret.template": map[string]any{"data": bearer}, "spec.rolloutRestartTargets": []any{apiTarget}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(nestedString(u, "spec", "secret", "template", "mergePolicy")).To(Equal("Replace"))
+		Expect(nestedString(u, "spec", "rolloutRestartMinInterval")).To(Equal("10m"))
 	})
 })
