@@ -32,7 +32,7 @@ not json
 		"Secret writes, refused ones included": {got.writes(isSecret), 2},
 		"status writes":                        {got.writes(isStatus), 1},
 		"other writes":                         {got.writes(isOther), 1},
-		"uncached Secret reads":                {got.count("get", "secrets"), 1},
+		"uncached Secret reads":                {got.gets("secrets"), 1},
 	}
 	for name, tc := range tests {
 		if tc.got != tc.want {

@@ -62,6 +62,9 @@ type cluster struct {
 	// managerEnv is added to the manager's environment only: GOMEMLIMIT or GOGC given to the
 	// whole bench would also bind kube-apiserver and etcd (Go programs) and skew every figure.
 	managerEnv []string
+	// restartTarget: the Deployment every binding names as its rollout restart target, with a
+	// templated Secret (a restart row); "" for plain bindings.
+	restartTarget string
 }
 
 type clusterOptions struct {
@@ -71,12 +74,20 @@ type clusterOptions struct {
 	lifetime                   time.Duration // IdP access tokens
 	managerArgs                []string
 	managerEnv                 []string // KEY=VALUE for the manager only (BENCH_MANAGER_ENV)
+	// restarts: a restart row (clusterOptions.forRestarts): the detailed audit policy, the
+	// operator's namespace created before the manager starts, templated bindings.
+	restarts bool
 }
 
 func startCluster(ctx context.Context, o clusterOptions) (*cluster, error) {
 	c := &cluster{dir: o.dir, managerEnv: o.managerEnv}
 	policy := filepath.Join(o.dir, "audit-policy.yaml")
-	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+	text := auditPolicy
+	if o.restarts {
+		text = detailedAuditPolicy
+		c.restartTarget = restartTargetName
+	}
+	if err := os.WriteFile(policy, []byte(text), 0o600); err != nil {
 		return nil, err
 	}
 	c.audit = &auditLog{path: filepath.Join(o.dir, "audit.log")}
@@ -123,6 +134,12 @@ func startCluster(ctx context.Context, o clusterOptions) (*cluster, error) {
 		return nil, err
 	}
 	c.ns = ns.Name
+	if o.restarts {
+		if err := c.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}); err != nil {
+			c.stop()
+			return nil, err
+		}
+	}
 
 	if err := c.startManager(o.manager, o.managerArgs); err != nil {
 		c.stop()
@@ -246,6 +263,9 @@ func (c *cluster) createBindings(ctx context.Context, from, to, first, users, pe
 				Secret:    authv1alpha1.SecretTarget{Name: bindingName(i) + "-token"},
 			},
 		}
+		if c.restartTarget != "" {
+			templateAndRestart(&b.Spec, c.restartTarget)
+		}
 		g.Go(func() error {
 			if err := c.k8s.Create(ctx, b); err != nil {
 				return fmt.Errorf("creating binding %s: %w", b.Name, err)
@@ -351,7 +371,8 @@ func (c *cluster) checkSecrets(ctx context.Context, from, to int) (int, error) {
 			bad++
 			continue
 		}
-		if _, valid := c.sim.AccessTokenValid(string(s.Data[authv1alpha1.SecretKeyAccessToken])); !valid {
+		token := string(s.Data[authv1alpha1.SecretKeyAccessToken])
+		if _, valid := c.sim.AccessTokenValid(token); !valid || (c.restartTarget != "" && !bearerRendered(s, token)) {
 			bad++
 		}
 	}

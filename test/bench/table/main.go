@@ -18,9 +18,10 @@
 //     every write of the run (the bindings' creates and the manager's writes) replayed likewise.
 //
 // Environment: KUBEBUILDER_ASSETS (kube-apiserver, etcd), BENCH_MANAGER (default bin/manager),
-// BENCH_SCALE=small (default; about 13 minutes, with a renewal row, a row of 50,000 unrelated
-// Secrets, a restart row and 1,000 bindings created at 100/s) or full (the table of issue 11, a
-// renewal row and 3,000 bindings created at 100/s; about 30 minutes),
+// BENCH_SCALE=small (default; about 10 minutes, with a renewal row, a row of 50,000 unrelated
+// Secrets, a restart row, 1,000 bindings created at 100/s and a renewal row of templated Secrets
+// with a rollout restart target) or full (the table of issue 11, the two renewal rows and 3,000
+// bindings created at 100/s; about 35 minutes),
 // BENCH_RESET=full (default: x-ratelimit-reset is when the bucket is full again, as
 // Auth0 documents) or next (the next token), BENCH_MANAGER_ARGS (extra flags, space-separated),
 // BENCH_ROWS (a comma list of the rows to run, e.g. 4), BENCH_DIR (logs, kubeconfig and audit
@@ -74,6 +75,11 @@ type workload struct {
 	// after the other), for create→Ready latency with a free Auth0 budget; 0: as fast as the
 	// API server takes them.
 	createRate int
+	// restarts (with renewals): every binding templates its Secret (an authorization key,
+	// mergePolicy Merge) and names the one Deployment of its namespace as a rollout restart
+	// target, at most once per restartMinInterval; the manager knows its namespace, so that it
+	// keeps status.secretMAC (restarts.go).
+	restarts bool
 }
 
 // dueLifetime is the IdP access-token lifetime of a restart row: renewals fall due 80 s after
@@ -88,6 +94,9 @@ func (w workload) String() string {
 	s := fmt.Sprintf("%s bindings / %s users, Auth0 at %d req/s", thousands(w.bindings), thousands(w.users), w.rate)
 	if w.createRate > 0 {
 		s += fmt.Sprintf(", created at %d/s", w.createRate)
+	}
+	if w.restarts {
+		s += ", templated Secrets sharing 1 restart target"
 	}
 	return s
 }
@@ -105,6 +114,7 @@ var scales = map[string][]workload{
 		{bindings: 200, users: 20, rate: 50, tenantRate: 50, unrelated: 50000},
 		{bindings: 1000, users: 100, rate: 50, tenantRate: 50, dueAfterRestart: true},
 		{bindings: 1000, users: 100, rate: 50, tenantRate: 50, createRate: 100},
+		{bindings: 200, users: 20, rate: 50, tenantRate: 50, renewals: restartRowWindow, restarts: true},
 	},
 	"full": {
 		{bindings: 1000, users: 100, rate: 2},
@@ -113,6 +123,7 @@ var scales = map[string][]workload{
 		{bindings: 10000, users: 1000, rate: 50, tenantRate: 50},
 		{bindings: 1000, users: 100, rate: 50, tenantRate: 50, renewals: 95 * time.Second},
 		{bindings: 3000, users: 300, rate: 50, tenantRate: 50, createRate: 100},
+		{bindings: 1000, users: 100, rate: 50, tenantRate: 50, renewals: restartRowWindow, restarts: true},
 	},
 }
 
@@ -265,6 +276,8 @@ type renewalResult struct {
 	reqs             requestCounts
 	mgrCPU           float64
 	notReady, badAll int
+	// patched: when the manager patched each Deployment (a restart row), by name.
+	patched map[string][]time.Time
 }
 
 type steadyResult struct {
@@ -287,11 +300,19 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 	if w.dueAfterRestart {
 		o.lifetime = dueLifetime
 	}
+	if w.restarts {
+		o = o.forRestarts()
+	}
 	c, err := startCluster(ctx, o)
 	if err != nil {
 		return fail("setting up: %v", err)
 	}
 	defer c.stop()
+	if w.restarts {
+		if err := c.createRestartTarget(ctx); err != nil {
+			return fail("creating the restart target: %v", err)
+		}
+	}
 	c.addUsers(0, w.users+1) // the last one is for a binding created after a restart
 	issued := time.Now()
 	if err := c.createTenant(ctx, w.tenantRate); err != nil {
@@ -395,6 +416,7 @@ func measureRenewals(ctx context.Context, c *cluster, w workload, rw *readyWatch
 	progress("  renewals of %s tokens for %s", renewalLifetime, w.renewals)
 	s0, m0 := c.sim.Stats(), sample(c.mgr.Pid())
 	_, _ = c.audit.read()
+	c.audit.takePatched()
 	rr := &renewalResult{window: w.renewals}
 	for end := time.Now().Add(w.renewals); time.Now().Before(end) && ctx.Err() == nil; time.Sleep(time.Second) {
 		if bad, err := c.checkSecrets(ctx, 0, w.bindings); err == nil && bad > rr.badAll {
@@ -403,6 +425,7 @@ func measureRenewals(ctx context.Context, c *cluster, w workload, rw *readyWatch
 	}
 	s1, m1 := c.sim.Stats(), sample(c.mgr.Pid())
 	rr.reqs, _ = c.audit.read()
+	rr.patched = c.audit.takePatched()
 	rr.refreshes = s1.IdPRefreshes[idpName] - s0.IdPRefreshes[idpName]
 	rr.auth0Reqs = s1.APIRequests - s0.APIRequests
 	rr.mgrCPU = m1.cpu - m0.cpu

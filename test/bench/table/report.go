@@ -27,11 +27,13 @@ func printTable(out io.Writer, scale string, results []*result) error {
 		p("| %s | %s | %s | %d (%.2f) | %d | %.2f (Secret %.2f, status %.2f, other %.2f) | %.2f | %s / %s | %.0f MiB | %.1f s (%.1f ms per binding) | %.1f s / %.0f MiB |\n",
 			w, secs(r.elapsed), target(r), r.auth0Reqs, float64(r.auth0Reqs)/float64(w.users), r.rateLimited,
 			float64(sw+st+other)/n, float64(sw)/n, float64(st)/n, float64(other)/n,
-			float64(r.reqs.count("get", "secrets"))/n,
+			float64(r.reqs.gets("secrets"))/n,
 			secs(r.p50), secs(r.p99), kib(r.mgr.peak), r.mgr.cpu, 1000*r.mgr.cpu/n, r.api.cpu, kib(r.api.peak))
 	}
 	for _, r := range results {
-		if rr := r.renewals; rr != nil && rr.refreshes > 0 {
+		if rr := r.renewals; rr != nil && rr.refreshes > 0 && r.w.restarts {
+			p("%s", restartRenewalRow(r, rr))
+		} else if rr != nil && rr.refreshes > 0 {
 			// Every refresh at the IdP renews the Secrets of all the identity's bindings.
 			renewed := float64(rr.refreshes) * float64(r.w.bindings) / float64(r.w.users)
 			sw, st, other := rr.reqs.writes(isSecret), rr.reqs.writes(isStatus), rr.reqs.writes(isOther)
@@ -59,7 +61,7 @@ func printTable(out io.Writer, scale string, results []*result) error {
 			writes := float64(s.reqs.writes(func(string) bool { return true }))
 			p("| steady state after %s, %s window, no refresh due | %d not Ready | 0 Auth0 requests | %.1f per minute | %d | %.1f per minute in all | %.1f per minute | | | %.2f s per minute | |\n",
 				r.w, s.window, s.notReady, perMin(float64(s.auth0Reqs)), s.rateLimited, perMin(writes),
-				perMin(float64(s.reqs.count("get", "secrets"))), perMin(s.mgrCPU))
+				perMin(float64(s.reqs.gets("secrets"))), perMin(s.mgrCPU))
 		}
 	}
 	p("\n")
@@ -86,6 +88,12 @@ func printTable(out io.Writer, scale string, results []*result) error {
 		p("  the manager's API-server requests during the sync (verb resource code: count): %s\n", r.reqs)
 		if r.steady != nil {
 			p("  … during the steady-state window: %s\n", r.steady.reqs)
+		}
+		if rr := r.renewals; rr != nil {
+			p("  … during the renewal window: %s\n", rr.reqs)
+			if r.w.restarts && rr.refreshes > 0 {
+				p("%s", restartDetails(r, rr))
+			}
 		}
 	}
 	_, err := io.WriteString(out, b.String())
@@ -116,8 +124,8 @@ func target(r *result) string {
 	return fmt.Sprintf("≤ %s (%s)", secs(t), verdict)
 }
 
-func isSecret(res string) bool { return res == "secrets" }
-func isStatus(res string) bool { return strings.HasSuffix(res, "/status") }
+func isSecret(res string) bool { return baseResource(res) == "secrets" }
+func isStatus(res string) bool { return strings.HasSuffix(baseResource(res), "/status") }
 func isOther(res string) bool  { return !isSecret(res) && !isStatus(res) }
 
 func secs(d time.Duration) string {
