@@ -133,7 +133,7 @@ undeploy: $(KUSTOMIZE) ## Remove the operator from the cluster of the current ku
 ##@ Demo
 
 # DEMO_FOR=90s runs headless for that long (for CI) and ends with the line
-# "demo: <N> bindings, <R> refreshes, <E> expired"; empty shows the live view until Ctrl-C.
+# "demo: <N> bindings, <R> refreshes, <E> expired, <K> restarts"; empty shows the live view until Ctrl-C.
 DEMO_FOR ?=
 # Lifetime of the simulated IdP access tokens; empty means 2m live, 45s headless.
 DEMO_TOKEN_LIFETIME ?=

@@ -34,6 +34,9 @@ const (
 	TriggerLineageChanged Trigger = "LineageChanged"
 	// TriggerForceRefresh: the force-refresh annotation has a value not yet acted on.
 	TriggerForceRefresh Trigger = "ForceRefresh"
+	// TriggerEstimatedExpiry: the token held has only an Estimated expiry and its lineage was
+	// never refreshed: it is refreshed before any Secret gets it.
+	TriggerEstimatedExpiry Trigger = "EstimatedExpiry"
 	// TriggerRenewalDue: the renewal time of the token held has come.
 	TriggerRenewalDue Trigger = "RenewalDue"
 	// TriggerSpecChanged: the spec changed since the last successful pass.
@@ -58,7 +61,7 @@ type TriggerFunc func(f *Facts) (Decision, bool)
 
 // Triggers are tried in order; the first that fires decides. Reading Auth0 is the last resort:
 // a held token with a refresh token is renewed at the IdP, never re-read.
-var Triggers = []TriggerFunc{noTokenHeld, lineageChanged, forceRefresh, renewalDue, specChangedPolicy, secretNotCurrent}
+var Triggers = []TriggerFunc{noTokenHeld, lineageChanged, forceRefresh, estimatedExpiry, renewalDue, specChangedPolicy, secretNotCurrent}
 
 func noTokenHeld(f *Facts) (Decision, bool) {
 	return Decision{ActionRead, TriggerNoToken, "no token held yet"}, f.Held == nil
@@ -76,6 +79,14 @@ func forceRefresh(f *Facts) (Decision, bool) {
 		return Decision{ActionRefresh, TriggerForceRefresh, "the force-refresh annotation has a new value"}, true
 	}
 	return Decision{ActionRead, TriggerForceRefresh, "the force-refresh annotation has a new value"}, true
+}
+
+// estimatedExpiry: a binding that finds its lineage's state holding Auth0's token with an
+// Estimated expiry (another binding is refreshing it, or that refresh failed) refreshes it rather
+// than writing it, so that no Secret gets a token that is replaced seconds later (which would
+// also restart its workloads for nothing).
+func estimatedExpiry(f *Facts) (Decision, bool) {
+	return Decision{ActionRefresh, TriggerEstimatedExpiry, "the token held has only an estimated expiry"}, f.Held.NeedsFirstRefresh()
 }
 
 func renewalDue(f *Facts) (Decision, bool) {
@@ -249,7 +260,7 @@ func backoffHolds(f *Facts, d Decision) bool {
 	if d.Action != ActionRefresh && d.Action != ActionRead {
 		return false
 	}
-	if d.Trigger != TriggerRenewalDue && d.Trigger != TriggerNoToken {
+	if d.Trigger != TriggerRenewalDue && d.Trigger != TriggerNoToken && d.Trigger != TriggerEstimatedExpiry {
 		return false
 	}
 	return f.Now.Before(RetryNotBefore(f))

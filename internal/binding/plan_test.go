@@ -227,6 +227,12 @@ func TestNextPerformsOneStepAtATimeInOrder(t *testing.T) {
 				f.Binding.Annotations = map[string]string{authv1alpha1.AnnotationForceRefresh: "now"}
 			}, want: "reread,claim,refresh,persist,write-target",
 		},
+		"another binding's first refresh of an Estimated expiry is in flight: nothing is written until it is done": {
+			edit: func(f *Facts) {
+				f.Held.Expiry.Source, f.Held.LastRefresh = authv1alpha1.ExpirySourceEstimated, time.Time{}
+				f.State, f.Target = f.Held.StateData(), nil
+			}, o: outcomes{claim: "busy"}, want: "reread,claim",
+		},
 		"the API server refuses the Secret": {
 			edit: func(f *Facts) { f.Target = nil }, o: outcomes{target: "refused"},
 			want: "write-target", wantReason: authv1alpha1.ReasonSecretWriteFailed,
