@@ -123,6 +123,8 @@ func (r *reporter) token(p *Pass) {
 		switch d := Decide(r.f); {
 		case p.Refreshed:
 			reason, how = "Refreshed", "refreshed at the identity provider"
+		case d.Trigger == TriggerSecretDiffers:
+			how = "the Secret did not hold the identity's current token: renewed through another binding of the identity, or edited"
 		case d.Action == ActionWrite:
 			how = "restored: " + d.Why
 		}
