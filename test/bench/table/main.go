@@ -20,8 +20,8 @@
 // Environment: KUBEBUILDER_ASSETS (kube-apiserver, etcd), BENCH_MANAGER (default bin/manager),
 // BENCH_SCALE=small (default; about 10 minutes, with a renewal row, a row of 50,000 unrelated
 // Secrets, a restart row, 1,000 bindings created at 100/s and a renewal row of templated Secrets
-// with a rollout restart target) or full (the table of issue 11, the two renewal rows and 3,000
-// bindings created at 100/s; about 35 minutes),
+// with a rollout restart target, about 3 of the minutes) or full (the table of issue 11, the two
+// renewal rows and 3,000 bindings created at 100/s),
 // BENCH_RESET=full (default: x-ratelimit-reset is when the bucket is full again, as
 // Auth0 documents) or next (the next token), BENCH_MANAGER_ARGS (extra flags, space-separated),
 // BENCH_ROWS (a comma list of the rows to run, e.g. 4), BENCH_DIR (logs, kubeconfig and audit
