@@ -253,14 +253,23 @@ func RetryNotBefore(f *Facts) time.Time {
 }
 
 // backoffHolds tells whether the decision waits for the end of the backoff. Renewals and reads
-// that only come round again wait; a person's change (force-refresh, another identity, the spec)
-// is acted on at once. Without it, every event about the binding (its state Secret written by
-// the failed attempt, the Secret of another binding of the identity) would retry at once.
+// that only come round again wait, and so does a force-refresh already tried and failed (it is
+// retried until it succeeds, on the backoff); a person's change (a new force-refresh value,
+// another identity, the spec) is acted on at once. Without it, every event about the binding
+// (its state Secret written by the failed attempt, the Secret of another binding of the
+// identity) would retry at once.
 func backoffHolds(f *Facts, d Decision) bool {
 	if d.Action != ActionRefresh && d.Action != ActionRead {
 		return false
 	}
-	if d.Trigger != TriggerRenewalDue && d.Trigger != TriggerNoToken && d.Trigger != TriggerEstimatedExpiry {
+	switch d.Trigger {
+	case TriggerRenewalDue, TriggerNoToken, TriggerEstimatedExpiry:
+	case TriggerForceRefresh:
+		last := f.Binding.Status.LastFailureTime
+		if f.ForceSeenAt.IsZero() || last == nil || last.Time.Before(f.ForceSeenAt) {
+			return false // not tried yet
+		}
+	default:
 		return false
 	}
 	return f.Now.Before(RetryNotBefore(f))

@@ -220,6 +220,13 @@ func TestNextPerformsOneStepAtATimeInOrder(t *testing.T) {
 		"backing off, the Secret was deleted: restored without asking anyone": {
 			edit: func(f *Facts) { due(f); failedAgo(f, 2*time.Second); f.Target = nil }, want: "write-target",
 		},
+		"a force-refresh whose attempt failed 2 s ago: retried when the backoff ends, not at once": {
+			edit: func(f *Facts) {
+				failedAgo(f, 2*time.Second)
+				f.Binding.Annotations = map[string]string{authv1alpha1.AnnotationForceRefresh: "now"}
+				f.ForceSeenAt = f.Now.Add(-3 * time.Second)
+			}, want: "",
+		},
 		"backing off, a new force-refresh value: acted on at once": {
 			edit: func(f *Facts) {
 				due(f)

@@ -37,11 +37,6 @@ func Report(f *Facts, p *Pass) (authv1alpha1.IdPTokenBindingStatus, []Event) {
 		return r.st, r.events
 	}
 	st := &r.st
-	if ForceRefreshPending(b) && (p.Refreshes > 0 || p.ReadAuth0) {
-		// A force-refresh value is acted on once, whatever the attempt came to: a failed one is
-		// retried on the binding's backoff, not at once again and again.
-		st.LastForceRefresh = b.Annotations[authv1alpha1.AnnotationForceRefresh]
-	}
 	// A terminal failure seen again on a recheck is no news: no new attempt counted, no Event.
 	if !fail.Terminal || !sameFailure(st, fail) {
 		st.FailedAttempts++

@@ -306,17 +306,3 @@ func TestABindingBackingOffLooksAgainWhenTheBackoffEnds(t *testing.T) {
 	}
 }
 
-func TestAForceRefreshIsActedOnOnceEvenWhenItFails(t *testing.T) {
-	b := testBinding()
-	b.Annotations = map[string]string{authv1alpha1.AnnotationForceRefresh: "v1"}
-	h := testHeld(b)
-	f := testFacts(b, h)
-	st, _ := Report(f, &Pass{Held: h, Refreshes: 1, Failure: RefreshError("invalid_client")})
-	if st.LastForceRefresh != "v1" {
-		t.Errorf("lastForceRefresh = %q: a failed forced refresh would be tried again at once, not on the backoff", st.LastForceRefresh)
-	}
-	st, _ = Report(f, &Pass{Held: h, Failure: TenantNotReady(f.Tenant, "")})
-	if st.LastForceRefresh != "" {
-		t.Error("a force that sent nothing is still pending")
-	}
-}

@@ -94,6 +94,9 @@ type restartRequest struct {
 	UID         types.UID
 	At          time.Time
 	MinInterval time.Duration
+	// Told: the binding was told (RolloutRestartDeferred) that this restart waits; it is not
+	// told again for each later change that joins the same deferred restart.
+	Told bool
 }
 
 type pendingRestart struct {
@@ -156,8 +159,11 @@ func (r *Restarter) addLocked(key restartKey, sel labels.Selector, req restartRe
 		p.deferred = p.deferred && deferred
 	}
 	p.attempts = max(p.attempts, attempts)
-	if old, ok := p.requests[req.Binding]; ok && old.UID == req.UID && old.At.After(req.At) {
-		req.At = old.At
+	if old, ok := p.requests[req.Binding]; ok && old.UID == req.UID {
+		if old.At.After(req.At) {
+			req.At = old.At
+		}
+		req.Told = req.Told || old.Told
 	}
 	p.requests[req.Binding] = req
 }

@@ -142,12 +142,15 @@ func (r *Restarter) restartWorkload(ctx context.Context, w *workloadRestart,
 	case restartNothing:
 		return
 	case restartLater:
-		r.requeue(w.key, &pendingRestart{attempts: w.attempts, deferred: true}, owed, until)
-		for _, q := range owed {
-			r.Recorder.Eventf(bindings[q.Binding], w.object, corev1.EventTypeNormal, ReasonRolloutRestartDeferred, actionRolloutRestart,
-				"%s was restarted at %s; it is restarted again at %s (rolloutRestartMinInterval)",
-				w.key, w.restartedAt.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))
+		for i, q := range owed {
+			if !q.Told {
+				r.Recorder.Eventf(bindings[q.Binding], w.object, corev1.EventTypeNormal, ReasonRolloutRestartDeferred, actionRolloutRestart,
+					"%s was restarted at %s; it is restarted again at %s (rolloutRestartMinInterval)",
+					w.key, w.restartedAt.UTC().Format(time.RFC3339), until.UTC().Format(time.RFC3339))
+				owed[i].Told = true
+			}
 		}
+		r.requeue(w.key, &pendingRestart{attempts: w.attempts, deferred: true}, owed, until)
 		return
 	}
 	if err := r.patchRestart(ctx, w.object, w.key.Kind, now); err != nil {
@@ -168,8 +171,20 @@ func (r *Restarter) restartWorkload(ctx context.Context, w *workloadRestart,
 		what = "the Secrets of IdPTokenBindings"
 	}
 	r.Recorder.Eventf(w.object, bindings[owed[0].Binding], corev1.EventTypeNormal, ReasonRolloutRestarted, actionRolloutRestart,
-		"Restarted by %s: %s %s changed", EventSource, what, strings.Join(names, ", "))
+		"Restarted by %s: %s %s changed", EventSource, what, namesText(names))
 	logf.FromContext(ctx).Info("Restarted a workload", "kind", w.key.Kind, "namespace", w.key.Namespace, "name", w.key.Name, "bindings", names)
+}
+
+// maxEventNames bounds the binding names an Event on a workload lists: an Event's note is at most
+// 1 KiB, and one Deployment may serve hundreds of bindings.
+const maxEventNames = 10
+
+// namesText lists names, the first maxEventNames of them and how many more.
+func namesText(names []string) string {
+	if len(names) <= maxEventNames {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:maxEventNames], ", "), len(names)-maxEventNames)
 }
 
 // requeue puts requests back for key, due at due, with p's selector, attempts and deferred flag.

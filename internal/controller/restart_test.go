@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,7 +124,8 @@ func TestAChangeWithinTheMinIntervalIsDeferredNotLost(t *testing.T) {
 	f := newRestartFixture(t, []client.Object{b, deployment("api", nil, "")})
 	f.r.Request(b)
 	f.step(5 * time.Second)
-	first := restartEpoch.Add(5 * time.Second)
+	// restartedAt is written in whole seconds, so it counts as up to a second later.
+	first := restartEpoch.Add(6 * time.Second)
 	f.events.take()
 
 	f.step(time.Minute)
@@ -137,12 +139,12 @@ func TestAChangeWithinTheMinIntervalIsDeferredNotLost(t *testing.T) {
 	if !hasNote(evs, ReasonRolloutRestartDeferred, "restarted again at "+rfc3339(first.Add(10*time.Minute))) {
 		t.Errorf("no RolloutRestartDeferred Event naming when: %v", evs)
 	}
-	f.clock.SetTime(first.Add(10*time.Minute - time.Second))
+	f.clock.SetTime(first.Add(10*time.Minute - 2*time.Second))
 	f.r.fireDue(context.Background())
 	if n := f.patchCount("Deployment/api"); n != 1 {
 		t.Fatalf("restarted before the interval ended")
 	}
-	f.step(time.Second)
+	f.step(2 * time.Second)
 	if n := f.patchCount("Deployment/api"); n != 2 {
 		t.Fatalf("the deferred restart did not happen: %d restarts", n)
 	}
@@ -211,7 +213,8 @@ func TestEveryKindIsRestartedAsKubectlDoes(t *testing.T) {
 			if err := f.c.Get(context.Background(), types.NamespacedName{Namespace: "team-a", Name: "w"}, got); err != nil {
 				t.Fatal(err)
 			}
-			if at := lastRestart(got); !at.Equal(restartEpoch.Add(5 * time.Second)) {
+			// Written in whole seconds, it reads back a second later: the interval is never cut short.
+			if at := lastRestart(got); !at.Equal(restartEpoch.Add(6 * time.Second)) {
 				t.Errorf("last restart read back as %v", at)
 			}
 			if n := restartCount(t, string(kind)) - before; n != 1 {
@@ -382,5 +385,35 @@ func TestStartFiresAndRequestIsSafeForConcurrentUse(t *testing.T) {
 	}
 	if err := (&Restarter{}).Start(context.Background()); err == nil {
 		t.Error("Start ran without its dependencies")
+	}
+}
+
+func TestAWorkloadEventNamesAtMostTenBindings(t *testing.T) {
+	names := make([]string, 200)
+	for i := range names {
+		names[i] = fmt.Sprintf("binding-with-a-long-name-%03d", i)
+	}
+	got := namesText(names)
+	if !strings.HasSuffix(got, "and 190 more") || len(got) > 400 {
+		t.Errorf("namesText of 200 names = %d bytes %q: want 10 names and a count, well under an Event's 1 KiB", len(got), got)
+	}
+	if namesText(names[:2]) != names[0]+", "+names[1] {
+		t.Error("a few names are all listed")
+	}
+}
+
+func TestADeferredRestartIsToldOncePerBinding(t *testing.T) {
+	b := restartBinding("alice", 10*time.Minute, byName(authv1alpha1.RolloutRestartDeployment, "api"))
+	f := newRestartFixture(t, []client.Object{b, deployment("api", nil, "")})
+	f.r.Request(b)
+	f.step(5 * time.Second)
+	f.events.take()
+	for range 3 { // three renewals within the interval
+		f.step(time.Minute)
+		f.r.Request(b)
+		f.step(5 * time.Second)
+	}
+	if n := countEvents(f.events.take(), "IdPTokenBinding/alice", ReasonRolloutRestartDeferred); n != 1 {
+		t.Errorf("%d RolloutRestartDeferred Events for one deferred restart, want 1", n)
 	}
 }

@@ -100,6 +100,11 @@ func lastRestart(o client.Object) time.Time {
 	if err != nil {
 		return time.Time{}
 	}
+	if t.Equal(t.Truncate(time.Second)) {
+		// Whole seconds, as kubectl and the operator write it: the restart may have come up to a
+		// second later, and the minimum interval must not be cut short by that.
+		t = t.Add(time.Second)
+	}
 	return t
 }
 
