@@ -305,4 +305,3 @@ func TestABindingBackingOffLooksAgainWhenTheBackoffEnds(t *testing.T) {
 		t.Errorf("Requeue = %s, want the backoff's end (6 s)", got)
 	}
 }
-
