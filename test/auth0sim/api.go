@@ -60,6 +60,8 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	rest := strings.TrimPrefix(r.URL.EscapedPath(), "/api/v2")
 	switch {
+	case rest == "/events":
+		s.serveEvents(w, r, scopes)
 	case rest == "/connections" || rest == "/connections/":
 		s.listConnections(w, r, scopes)
 	case strings.HasPrefix(rest, "/connections/") && !strings.Contains(rest[len("/connections/"):], "/"):

@@ -34,6 +34,8 @@ limitations under the License.
 //   - GET /api/v2/connections/{id} and GET /api/v2/connections?name=X:
 //     connections (scope read:connections; client_secret and admin_* tokens
 //     in options only with read:connections_options).
+//   - GET /api/v2/events: the Events API's Server-Sent Events stream (scope
+//     read:events; see events.go and EventsOptions).
 //   - POST /idp/<name>/token: an IdP's RFC 6749 §6 refresh-token grant, for
 //     each IdP registered with AddIdP (see RotationMode).
 //   - GET /oidc/<connection>/.well-known/openid-configuration and

@@ -142,6 +142,7 @@ type Server struct {
 	rlTokens      float64   // the Management API bucket's level at rlLast
 	rlLast        time.Time // zero until the first request: the bucket starts full
 	stats         Stats
+	events        eventLog // the Events API (events.go); its own lock
 }
 
 // New starts a Server listening on opts.Addr and serving TLS with a freshly

@@ -416,6 +416,7 @@ func (s *Server) Login(userID string) {
 	}
 	u.lastLogin, u.updatedAt = now, now
 	u.logins++
+	s.publishUserLocked(EventUserUpdated, u, now)
 }
 
 // DeleteUser deletes the user and revokes every refresh token ever issued
@@ -423,6 +424,9 @@ func (s *Server) Login(userID string) {
 func (s *Server) DeleteUser(userID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if u, ok := s.users[userID]; ok {
+		s.publishUserLocked(EventUserDeleted, u, s.clk.Now())
+	}
 	s.deleteUserLocked(userID)
 }
 
@@ -471,7 +475,12 @@ func (s *Server) AddConnection(c ConnectionSpec) {
 		conn.adminRT = s.mintRefreshLocked(&refreshToken{idp: p.opts.Name, connID: c.ID, subject: c.Name})
 		conn.adminExpires = now.Add(p.opts.AccessTokenLifetime)
 	}
+	typ := EventConnectionCreated
+	if _, ok := s.conns[c.ID]; ok {
+		typ = EventConnectionUpdated
+	}
 	s.conns[c.ID] = conn
+	s.publishConnectionLocked(typ, conn, s.clk.Now())
 }
 
 // Stats returns a snapshot of the counters.
