@@ -50,7 +50,7 @@ type Config struct {
 	// Token returns a Management API access token with read:events. It is called for every
 	// connection; its errors are returned by Subscribe as they are. Required.
 	Token func(ctx context.Context) (string, error)
-	// Types is the event_type filter. Default DefaultTypes.
+	// Types is the event_type filter. Default (nil or empty) DefaultTypes.
 	Types []string
 	// Clock drives waits, timeouts and the reorder window. Default the real clock.
 	Clock clock.WithDelayedExecution
@@ -62,7 +62,9 @@ type Config struct {
 	// ReorderWindow is how long an event is held to be put in time order. Default
 	// DefaultReorderWindow; negative means no holding.
 	ReorderWindow time.Duration
-	// DedupSize and DedupWindow bound the ids remembered for dropping duplicates.
+	// DedupSize and DedupWindow bound the ids remembered for dropping duplicates. Defaults
+	// DefaultDedupSize and DefaultDedupWindow. Sizes and durations that are not positive take
+	// their defaults, except ReorderWindow.
 	DedupSize   int
 	DedupWindow time.Duration
 	// MaxBackoff caps the wait between failed connections; MaxHold caps a wait a 429 asks for.
@@ -96,7 +98,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.HTTPClient == nil || cfg.Token == nil {
 		return nil, errors.New("auth0events: config: HTTPClient and Token are required")
 	}
-	if cfg.Types == nil {
+	if len(cfg.Types) == 0 {
 		cfg.Types = DefaultTypes
 	}
 	if cfg.Clock == nil {
@@ -104,7 +106,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	cfg.IdleTimeout = orDefault(cfg.IdleTimeout, DefaultIdleTimeout)
 	cfg.MaxEventBytes = int(orDefault(int64(cfg.MaxEventBytes), DefaultMaxEventBytes))
-	cfg.ReorderWindow = max(0, orDefault(cfg.ReorderWindow, DefaultReorderWindow))
+	switch {
+	case cfg.ReorderWindow == 0:
+		cfg.ReorderWindow = DefaultReorderWindow
+	case cfg.ReorderWindow < 0:
+		cfg.ReorderWindow = 0
+	}
 	cfg.DedupSize = int(orDefault(int64(cfg.DedupSize), DefaultDedupSize))
 	cfg.DedupWindow = orDefault(cfg.DedupWindow, DefaultDedupWindow)
 	cfg.MaxBackoff = orDefault(cfg.MaxBackoff, DefaultMaxBackoff)
@@ -114,8 +121,9 @@ func New(cfg Config) (*Client, error) {
 	return &Client{cfg: cfg, http: hc, url: "https://" + cfg.Domain + eventsPath}, nil
 }
 
+// orDefault is v, or def when v is not positive.
 func orDefault[T time.Duration | int64](v, def T) T {
-	if v == 0 {
+	if v <= 0 {
 		return def
 	}
 	return v
@@ -160,8 +168,9 @@ func (c *Client) Subscribe(ctx context.Context, from From, handle func(Event), c
 		var wait time.Duration
 		var e *Error
 		switch {
-		case err == nil || healthy && errors.As(err, &e) && e.StatusCode == 0 && retryable(e):
-			// The stream ended after working, as Auth0 ends them every few minutes.
+		case err == nil || healthy && errors.As(err, &e) && e.StatusCode == 0 && e.Code == "":
+			// The stream ended, or broke or fell silent after working: Auth0 ends streams
+			// every few minutes. An error frame is not this: it is backed off from.
 			failures = 0
 			wait = s.serverRetry
 		case errors.As(err, &e) && retryable(e):

@@ -200,3 +200,22 @@ func TestSubscribeIncompleteEvent(t *testing.T) {
 		t.Fatalf("got  %+v\nwant %+v", col.evs, want)
 	}
 }
+
+// A frame without an event object is a position marker, whatever it is called: it must not
+// reach the handler as an Incomplete event (which would make the caller re-read everything).
+func TestSubscribeMarkersWithoutAnEventAreNotEvents(t *testing.T) {
+	ts := newTestServer(t, func(_ int, w http.ResponseWriter, r *http.Request) {
+		stream(w)
+		send(w, "id: o1\ndata: {\"offset\":\"o1\"}\n\n")
+		send(w, "event: keepalive\nid: o2\ndata: {\"offset\":\"o2\"}\n\n")
+		send(w, eventFrame("user.updated", "evt_3", "o3", "u", t0))
+		<-r.Context().Done()
+	})
+	col := newCollector()
+	stop, _ := subscribe(t, newTestClient(t, ts, nil), From{}, col)
+	col.waitEvents(t, 1)
+	_ = stop()
+	if got, want := col.entries(), []string{"checkpoint o1", "checkpoint o2", "event evt_3", "checkpoint o3"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}

@@ -82,9 +82,11 @@
 // # What this package does
 //
 // Client.Subscribe opens the stream with the caller's Management API token, reconnects when the
-// server closes it or it goes silent, resumes from the last offset received, waits out 429s
-// (Retry-After, else x-ratelimit-reset), backs off on 5xx and network failures, and returns
-// ErrOffsetExpired or another *Error when waiting cannot help. Lines and events are bounded in
-// size; an event too large or unreadable is passed on as Incomplete rather than silently lost.
-// Dedup and Reorder are the pure helpers it uses.
+// server closes it or it goes silent (after the server's retry:), resumes from the last offset
+// received (Last-Event-ID and ?from=), waits out 429s (Retry-After, else x-ratelimit-reset),
+// backs off on 5xx, network failures and error frames, and returns ErrOffsetExpired or another
+// *Error when waiting cannot help. Frames without an event object (offset-only and the like)
+// only move the position. Lines and events are bounded in size; an event too large or
+// unreadable is passed on as Incomplete rather than silently lost. Dedup and Reorder are the
+// pure helpers it uses; the checkpoint it reports never passes an event not yet handled.
 package auth0events

@@ -15,11 +15,8 @@ const (
 // DefaultTypes is the event_type filter used when Config.Types is empty.
 var DefaultTypes = []string{TypeUserUpdated, TypeUserDeleted, TypeConnectionUpdated}
 
-// Frame types of the stream that are not events.
-const (
-	frameOffsetOnly = "offset-only"
-	frameError      = "error"
-)
+// eventError names the terminal error frame.
+const eventError = "error"
 
 // maxIDLen bounds the identifiers kept from an event; a longer one makes the event Incomplete
 // rather than being cut, because a cut user ID names another user.
@@ -75,19 +72,30 @@ type streamError struct {
 	Offset  *string `json:"offset"`
 }
 
-// parseEvent turns an event frame into an Event. The SSE event field names the type (as the SDK
-// reads it); the payload's type is the fallback. A payload that does not decode, or holds an
-// over-long identifier, gives an Incomplete event.
-func parseEvent(f frame) Event {
-	ev := Event{Type: clipType(f.event), Offset: f.id}
+// parseEvent turns a frame into an Event. The SSE event field names the type (as the SDK reads
+// it); the payload's type is the fallback. A payload that does not decode, or holds an
+// over-long identifier, gives an Incomplete event. A payload without an event object (an
+// offset-only frame, or a marker under another name) is no event: marker is set and only
+// Offset is filled in.
+func parseEvent(f frame) (ev Event, marker bool) {
+	ev = Event{Type: clipType(f.event), Offset: f.id}
 	if f.tooLarge {
 		ev.Incomplete = true
-		return ev
+		return ev, false
 	}
 	var m message
-	if json.Unmarshal([]byte(f.data), &m) != nil || m.Event == nil {
+	if f.data == "" {
+		return ev, true
+	}
+	if json.Unmarshal([]byte(f.data), &m) != nil {
 		ev.Incomplete = true
-		return ev
+		return ev, false
+	}
+	if m.Event == nil {
+		if ev.Offset == "" && len(m.Offset) <= maxIDLen {
+			ev.Offset = m.Offset
+		}
+		return Event{Offset: ev.Offset}, true
 	}
 	e := m.Event
 	if ev.Type == "" || ev.Type == "message" {
@@ -100,13 +108,13 @@ func parseEvent(f frame) Event {
 	ev.ID, ev.UserID, ev.ConnectionID, ev.ConnectionName = e.ID, obj.UserID, obj.ID, obj.Name
 	for _, s := range []string{ev.ID, ev.UserID, ev.ConnectionID, ev.ConnectionName, ev.Type} {
 		if len(s) > maxIDLen {
-			return Event{Type: clipType(ev.Type), Offset: ev.Offset, Incomplete: true}
+			return Event{Type: clipType(ev.Type), Offset: ev.Offset, Incomplete: true}, false
 		}
 	}
 	if t, err := time.Parse(time.RFC3339Nano, e.Time); err == nil {
 		ev.Time = t
 	}
-	return ev
+	return ev, false
 }
 
 func clipType(t string) string {

@@ -10,8 +10,9 @@ import (
 func TestParseEvent(t *testing.T) {
 	at := time.Date(2025, 6, 1, 12, 5, 0, 0, time.UTC)
 	tests := map[string]struct {
-		in   frame
-		want Event
+		in     frame
+		want   Event
+		marker bool
 	}{
 		"user.updated as Auth0 documents it": {
 			in: frame{event: "user.updated", id: "NTY3", data: `{"offset":"NTY3","event":{"id":"evt_def456","type":"user.updated",` +
@@ -37,9 +38,15 @@ func TestParseEvent(t *testing.T) {
 			in:   frame{event: "user.updated", id: "o", data: `{"event":{"id":7}}`},
 			want: Event{Type: "user.updated", Offset: "o", Incomplete: true},
 		},
-		"no event object": {
-			in:   frame{event: "user.updated", id: "o", data: `{"offset":"o"}`},
-			want: Event{Type: "user.updated", Offset: "o", Incomplete: true},
+		"no event object is a marker": {
+			in:     frame{event: "offset-only", data: `{"offset":"o"}`},
+			want:   Event{Offset: "o"},
+			marker: true,
+		},
+		"no data is a marker": {
+			in:     frame{id: "o", hasID: true},
+			want:   Event{Offset: "o"},
+			marker: true,
 		},
 		"too large": {
 			in:   frame{event: "user.updated", id: "o", tooLarge: true},
@@ -52,8 +59,8 @@ func TestParseEvent(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := parseEvent(tc.in); !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got  %+v\nwant %+v", got, tc.want)
+			if got, marker := parseEvent(tc.in); !reflect.DeepEqual(got, tc.want) || marker != tc.marker {
+				t.Errorf("got  %+v, marker %v\nwant %+v, marker %v", got, marker, tc.want, tc.marker)
 			}
 		})
 	}

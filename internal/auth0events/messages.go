@@ -1,7 +1,5 @@
 package auth0events
 
-import "encoding/json"
-
 // take acts on one frame: the retry directive, the position, then the message itself.
 func (s *subscription) take(f frame) error {
 	if f.hasRetry {
@@ -10,34 +8,25 @@ func (s *subscription) take(f frame) error {
 	if f.hasID && f.id != "" {
 		s.from = From{Offset: f.id}
 	}
-	now := s.c.cfg.Clock.Now()
-	switch {
-	case f.event == frameError:
+	if f.event == eventError {
 		se := parseError(f.data)
 		if se.Offset != nil && *se.Offset != "" && len(*se.Offset) <= maxIDLen {
 			s.from = From{Offset: *se.Offset}
 		}
 		return streamFailure(se, s.token)
-	case f.event == frameOffsetOnly || f.event == "" && f.data == "" && !f.tooLarge:
-		off := f.id
-		if off == "" && f.data != "" {
-			var m message
-			if json.Unmarshal([]byte(f.data), &m) == nil && len(m.Offset) <= maxIDLen {
-				off = m.Offset
-			}
-		}
-		if off != "" {
-			s.from = From{Offset: off}
-		}
+	}
+	now := s.c.cfg.Clock.Now()
+	ev, marker := parseEvent(f)
+	if ev.Offset != "" {
+		s.from = From{Offset: ev.Offset}
+	}
+	if marker {
+		// offset-only, a retry: directive or an id alone: the position moves, nothing to handle.
 		s.seq++
-		s.marks.add(s.seq, off)
+		s.marks.add(s.seq, ev.Offset)
 		s.marks.finish(s.seq)
 		s.report()
 		return nil
-	}
-	ev := parseEvent(f)
-	if ev.Offset != "" {
-		s.from = From{Offset: ev.Offset}
 	}
 	s.seq++
 	ev.seq = s.seq

@@ -178,3 +178,33 @@ func TestSubscribeWithoutOffsetReconnectsFromItsStart(t *testing.T) {
 		t.Fatalf("from_timestamp %v, want %s", got, want)
 	}
 }
+
+// An error frame other than an expired offset is a failure to back off from, even after
+// events: a server that fails every stream must not be reconnected to in a hot loop. The
+// reconnect resumes from the offset the frame names.
+func TestSubscribeBacksOffAfterAnErrorFrame(t *testing.T) {
+	ts := newTestServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		stream(w)
+		if n == 0 {
+			send(w, "retry: 0\n\n"+eventFrame("user.updated", "evt_1", "o1", "u", t0))
+			send(w, "event: error\ndata: {\"error\":{\"code\":\"processing_error\",\"message\":\"oops\",\"offset\":\"o2\"}}\n\n")
+			return
+		}
+		<-r.Context().Done()
+	})
+	clk := testingclock.NewFakeClock(t0)
+	rs := newRetries()
+	c := newTestClient(t, ts, func(c *Config) { c.Clock, c.OnRetry = clk, rs.on })
+	stop, _ := subscribe(t, c, From{}, newCollector())
+	wait, err := rs.wait(t)
+	if wait < time.Second || wait > 1250*time.Millisecond {
+		t.Fatalf("waits %v after %v, want the first backoff", wait, err)
+	}
+	sleeping(t, clk)
+	clk.Step(wait)
+	ts.waitRequest(t, 1)
+	if got := ts.request(1).lastEventID; got != "o2" {
+		t.Errorf("resumed from %q, want the error frame's o2", got)
+	}
+	_ = stop()
+}

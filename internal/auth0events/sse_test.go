@@ -139,7 +139,7 @@ func FuzzFrames(f *testing.F) {
 			if len(fr.data) > limit || len(fr.id) > maxIDLen {
 				t.Fatalf("frame over the limit %d: %+v", limit, fr)
 			}
-			_ = parseEvent(fr)
+			_, _ = parseEvent(fr)
 		}
 	})
 }
