@@ -96,9 +96,12 @@ func defaultData(b *authv1alpha1.IdPTokenBinding, t *Token) map[string][]byte {
 // leaves nothing up to date: the write step reports why.
 func TargetUpToDate(b *authv1alpha1.IdPTokenBinding, t *Token, s *corev1.Secret) bool {
 	want, err := DesiredTarget(b, t)
-	if err != nil {
-		return false
-	}
+	return err == nil && TargetMatches(b, want, s)
+}
+
+// TargetMatches tells whether the Secret s already has everything of want, the binding's
+// DesiredTarget: for a caller that needs want anyway, so the template is rendered once.
+func TargetMatches(b *authv1alpha1.IdPTokenBinding, want Target, s *corev1.Secret) bool {
 	if s.Type != want.Type || HasControllerRef(s, b) != want.Owned {
 		return false
 	}

@@ -76,11 +76,11 @@ func (r *BindingReconciler) secretMAC(ctx context.Context, in *bindingInput, p *
 	if h == nil || h.Lineage != in.Lineage {
 		return b.Status.SecretMAC
 	}
-	if current := p.TargetWritten || (in.Target != nil && binding.TargetUpToDate(b, h, in.Target)); !current {
-		return b.Status.SecretMAC
-	}
 	want, err := binding.DesiredTarget(b, h)
 	if err != nil {
+		return b.Status.SecretMAC
+	}
+	if current := p.TargetWritten || (in.Target != nil && binding.TargetMatches(b, want, in.Target)); !current {
 		return b.Status.SecretMAC
 	}
 	key, err := r.mac.get(ctx, r.Client, r.APIReader, r.ClusterResourceNamespace)
