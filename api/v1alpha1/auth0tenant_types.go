@@ -47,6 +47,22 @@ const (
 	ReasonQuotaAvailable = "QuotaAvailable"
 )
 
+// ConditionEventsReady tells whether the tenant's Auth0 Events API subscription is open; absent
+// when spec.events is not enabled. Events only move work earlier: while it is False, tokens are
+// still renewed before they expire.
+const ConditionEventsReady = "EventsReady"
+
+// Tenant EventsReady reasons.
+const (
+	// ReasonSubscribed: the events stream is open.
+	ReasonSubscribed = "Subscribed"
+	// ReasonEventsNotAuthorized: Auth0 answered 401 or 403 to the stream: the client lacks read:events.
+	ReasonEventsNotAuthorized = "EventsNotAuthorized"
+	// ReasonEventsUnavailable: the stream cannot be opened or kept open (Auth0 unreachable, 429,
+	// 5xx, an event type the tenant refuses, the tenant's client not ready).
+	ReasonEventsUnavailable = "EventsUnavailable"
+)
+
 // RefreshOverridePolicy says whether bindings may override the IdP token endpoint and client.
 // +kubebuilder:validation:Enum=Denied;Allowed
 type RefreshOverridePolicy string
@@ -103,6 +119,48 @@ type Auth0TenantSpec struct {
 	// with spec.user.source TokenVault.
 	// +optional
 	TokenVault *TokenVaultSpec `json:"tokenVault,omitempty"`
+
+	// events subscribes to the tenant's Auth0 Events API stream, so that a user who logs in
+	// again, a deleted user or a changed connection is acted on in seconds rather than at the
+	// next expiry. Needs the scope read:events. Off by default.
+	// +optional
+	Events *EventsSpec `json:"events,omitempty"`
+}
+
+// The Auth0 event types the operator acts on.
+const (
+	EventUserUpdated       = "user.updated"
+	EventUserDeleted       = "user.deleted"
+	EventConnectionUpdated = "connection.updated"
+)
+
+// EventsSpec configures a tenant's subscription to Auth0's Events API.
+type EventsSpec struct {
+	// enabled subscribes to the stream (the elected manager holds one connection per tenant).
+	// Default false.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+
+	// types are the event types to subscribe to. Default user.updated, user.deleted and
+	// connection.updated.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=3
+	// +kubebuilder:validation:items:Enum=user.updated;user.deleted;connection.updated
+	// +kubebuilder:default={"user.updated","user.deleted","connection.updated"}
+	Types []string `json:"types,omitempty"`
+}
+
+// EventsTypes returns the event types a tenant subscribes to; nil when events are off.
+func (s *Auth0TenantSpec) EventsTypes() []string {
+	if s.Events == nil || !s.Events.Enabled {
+		return nil
+	}
+	if len(s.Events.Types) == 0 {
+		return []string{EventUserUpdated, EventUserDeleted, EventConnectionUpdated}
+	}
+	return s.Events.Types
 }
 
 // TokenVaultSpec configures the Privileged Worker client of Auth0 Token Vault.
