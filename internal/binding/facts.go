@@ -46,8 +46,21 @@ type Facts struct {
 	// (whole seconds); zero when unknown.
 	ForceSeenAt time.Time
 	Policy      Policy
+	// Notice is the latest Auth0 event about the binding's user or connection (spec.events of
+	// its tenant); zero when none was received.
+	Notice Notice
 	// Jitter in [0, 1) moves renewals earlier by up to 10% of a lifetime; drawn once per pass.
 	Jitter float64
+}
+
+// Notice is an Auth0 event the manager received about the binding's user or connection, paced
+// (at most one per user or connection per 30 s) by the subscriber that received it.
+type Notice struct {
+	// At is when the manager received it, by its own clock: a token read from Auth0 before At may
+	// be older than what Auth0 holds now.
+	At time.Time
+	// Deleted: the event was user.deleted.
+	Deleted bool
 }
 
 // Tenant is what a pass knows of the binding's tenant.

@@ -49,6 +49,13 @@ func ManagementFailure(t Tenant, e OutsideError, notFound, what string) *Failure
 	return f
 }
 
+// UserDeleted: Auth0 reported the binding's user deleted and a read confirmed it (read says how):
+// the token is forgotten and the binding's Secrets deleted. Terminal with read's reason.
+func UserDeleted(b *authv1alpha1.IdPTokenBinding, read *Failure) *Failure {
+	return Terminal(read.Reason, 0, "Auth0 reported the user deleted (event user.deleted) and reading it confirmed it (%s); the token was forgotten and Secret %s deleted",
+		read.Message, b.Spec.Secret.Name)
+}
+
 // TenantNotReady: the tenant's client cannot be used; conditionMessage is its Ready condition's
 // message, if any.
 func TenantNotReady(t Tenant, conditionMessage string) *Failure {

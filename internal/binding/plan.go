@@ -34,6 +34,9 @@ const (
 	TriggerLineageChanged Trigger = "LineageChanged"
 	// TriggerForceRefresh: the force-refresh annotation has a value not yet acted on.
 	TriggerForceRefresh Trigger = "ForceRefresh"
+	// TriggerAuth0Event: Auth0 reported a change of the binding's user or connection (spec.events)
+	// after the lineage last read Auth0: a new login, a deleted user, a changed connection.
+	TriggerAuth0Event Trigger = "Auth0Event"
 	// TriggerEstimatedExpiry: the token held has only an Estimated expiry and its lineage was
 	// never refreshed: it is refreshed before any Secret gets it.
 	TriggerEstimatedExpiry Trigger = "EstimatedExpiry"
@@ -61,7 +64,7 @@ type TriggerFunc func(f *Facts) (Decision, bool)
 
 // Triggers are tried in order; the first that fires decides. Reading Auth0 is the last resort:
 // a held token with a refresh token is renewed at the IdP, never re-read.
-var Triggers = []TriggerFunc{noTokenHeld, lineageChanged, forceRefresh, estimatedExpiry, renewalDue, specChangedPolicy, secretNotCurrent}
+var Triggers = []TriggerFunc{noTokenHeld, lineageChanged, forceRefresh, auth0Event, estimatedExpiry, renewalDue, specChangedPolicy, secretNotCurrent}
 
 func noTokenHeld(f *Facts) (Decision, bool) {
 	return Decision{ActionRead, TriggerNoToken, "no token held yet"}, f.Held == nil
@@ -79,6 +82,21 @@ func forceRefresh(f *Facts) (Decision, bool) {
 		return Decision{ActionRefresh, TriggerForceRefresh, "the force-refresh annotation has a new value"}, true
 	}
 	return Decision{ActionRead, TriggerForceRefresh, "the force-refresh annotation has a new value"}, true
+}
+
+// auth0Event: an Auth0 event received after the lineage's last read of Auth0 means Auth0 may hold
+// something newer (the user logged in again) or nothing (the user was deleted): Auth0 is read,
+// not the IdP, even when the token held could be refreshed. Events only move work earlier: the
+// read is paced by the subscriber (one notice per user per 30 s) and shared by the user's bindings
+// (ReadNotBefore), and what it finds is adopted by the same rules as any read.
+func auth0Event(f *Facts) (Decision, bool) {
+	if f.Notice.At.IsZero() || !f.Notice.At.After(f.Held.Auth0ReadAt) {
+		return Decision{}, false
+	}
+	if f.Notice.Deleted {
+		return Decision{ActionRead, TriggerAuth0Event, "Auth0 reported that the user was deleted"}, true
+	}
+	return Decision{ActionRead, TriggerAuth0Event, "Auth0 reported a change since the token was read"}, true
 }
 
 // estimatedExpiry: a binding that finds its lineage's state holding Auth0's token with an
@@ -163,7 +181,8 @@ type Step int
 
 const (
 	StepDone           Step = iota // nothing more to do: report
-	StepDropAllTargets             // the binding lost its permission: delete its Secrets, whatever its deletionPolicy
+	StepDropAllTargets             // the binding lost its permission, or its user was deleted: delete its Secrets, whatever its deletionPolicy
+	StepDropState                  // the user was deleted in Auth0: delete the identity's refresh state
 	StepReread                     // take the identity's lock and re-read its state from the API server
 	StepClaim                      // claim the identity's refresh on its state Secret, across managers
 	StepRefresh                    // refresh Pass.Held at the IdP
@@ -175,7 +194,7 @@ const (
 )
 
 func (s Step) String() string {
-	return [...]string{"done", "drop-all-targets", "reread", "claim", "refresh", "read-auth0", "persist", "drop-legacy", "drop-old-targets", "write-target"}[s]
+	return [...]string{"done", "drop-all-targets", "drop-state", "reread", "claim", "refresh", "read-auth0", "persist", "drop-legacy", "drop-old-targets", "write-target"}[s]
 }
 
 // Lineage tells whether the step reads or writes the identity's lineage (its refresh state, the
@@ -184,7 +203,7 @@ func (s Step) String() string {
 // of one identity's bindings do not wait for each other.
 func (s Step) Lineage() bool {
 	switch s {
-	case StepReread, StepClaim, StepRefresh, StepReadAuth0, StepPersist, StepDropLegacy:
+	case StepReread, StepClaim, StepRefresh, StepReadAuth0, StepPersist, StepDropLegacy, StepDropState:
 		return true
 	}
 	return false
@@ -220,6 +239,10 @@ type Pass struct {
 	Persisted       bool // the refresh-state Secret holds Held
 	LegacyDropped   bool
 	TargetsDropped  bool // the old (or, when not permitted, all) target Secrets are gone
+	// Revoked: Auth0 reported the user deleted (Facts.Notice) and a read confirmed it: the
+	// identity's refresh state and the binding's Secrets are deleted.
+	Revoked      bool
+	StateDropped bool
 	TargetAttempted bool
 	TargetWritten   bool
 	// TargetMAC is SecretMAC of the Secret's data after the pass, when the Secret holds the
@@ -262,10 +285,13 @@ func backoffHolds(f *Facts, d Decision) bool {
 	if d.Action != ActionRefresh && d.Action != ActionRead {
 		return false
 	}
+	last := f.Binding.Status.LastFailureTime
+	if last != nil && f.Notice.At.After(last.Time) {
+		return false // Auth0 reported a change since the last attempt: it may be what was missing
+	}
 	switch d.Trigger {
-	case TriggerRenewalDue, TriggerNoToken, TriggerEstimatedExpiry:
+	case TriggerRenewalDue, TriggerNoToken, TriggerEstimatedExpiry, TriggerAuth0Event:
 	case TriggerForceRefresh:
-		last := f.Binding.Status.LastFailureTime
 		if f.ForceSeenAt.IsZero() || last == nil || last.Time.Before(f.ForceSeenAt) {
 			return false // not tried yet
 		}
@@ -285,6 +311,15 @@ func Next(f *Facts, p *Pass) Step {
 		return StepDone
 	}
 	if f.Tenant.ClientPending || p.Busy || Resolving(f, p) {
+		return StepDone
+	}
+	if p.Revoked {
+		switch {
+		case !p.StateDropped && f.State != nil:
+			return StepDropState
+		case !p.TargetsDropped:
+			return StepDropAllTargets
+		}
 		return StepDone
 	}
 	d := Decide(f)
@@ -447,6 +482,12 @@ func (p *Pass) RecordRead(f *Facts, read *Token, fail *Failure) Verdict {
 	p.ReadAuth0 = true
 	if fail != nil {
 		p.Failure = fail
+		if f.Notice.Deleted && (fail.Reason == authv1alpha1.ReasonUserNotFound || fail.Reason == authv1alpha1.ReasonIdentityNotFound) {
+			// Auth0 reported the user deleted and has no such user (or identity) now: the token
+			// held is forgotten and no Secret keeps it.
+			p.Revoked, p.Held, p.Kept = true, nil, nil
+			p.Failure = UserDeleted(f.Binding, fail)
+		}
 		return VerdictNothingNewer
 	}
 	next, verdict, failure := AfterRead(f, p.Held, read)
@@ -484,6 +525,9 @@ func (p *Pass) RecordTargetWrite(fail *Failure) {
 
 // RecordTargetsDropped records StepDropAllTargets or StepDropOldTargets.
 func (p *Pass) RecordTargetsDropped() { p.TargetsDropped = true }
+
+// RecordStateDropped records StepDropState.
+func (p *Pass) RecordStateDropped() { p.StateDropped = true }
 
 // RecordLegacyDropped records StepDropLegacy.
 func (p *Pass) RecordLegacyDropped() { p.LegacyDropped = true }

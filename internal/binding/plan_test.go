@@ -62,7 +62,7 @@ func TestPrecheckRefusesBeforeAnyRequest(t *testing.T) {
 // outcomes says what each I/O step of a scripted pass finds; the zero value is success.
 type outcomes struct {
 	refresh []string // per refresh attempt: "ok", "invalid_grant", "error"
-	read    string   // "new", "expired-with-refresh-token", "same", "error", "estimated", "estimated-unsupported"
+	read    string   // "new", "expired-with-refresh-token", "same", "error", "not-found", "estimated", "estimated-unsupported"
 	target  string   // "ok", "refused"
 	claim   string   // "ok", "busy"
 	// lifetime of the tokens the IdP and Auth0 hand out; 0 means an hour.
@@ -95,6 +95,8 @@ func drive(t testing.TB, f *Facts, o outcomes) ([]string, *Pass) {
 		switch step {
 		case StepDropAllTargets, StepDropOldTargets:
 			p.RecordTargetsDropped()
+		case StepDropState:
+			p.RecordStateDropped()
 		case StepReread:
 			f.Fresh = true
 			p = Start(f)
@@ -124,6 +126,9 @@ func drive(t testing.TB, f *Facts, o outcomes) ([]string, *Pass) {
 			switch o.read {
 			case "error":
 				p.RecordRead(f, nil, Transient(authv1alpha1.ReasonManagementAPIError, "503"))
+				continue
+			case "not-found":
+				p.RecordRead(f, nil, Terminal(authv1alpha1.ReasonUserNotFound, 0, "404"))
 				continue
 			case "expired-with-refresh-token":
 				read.Expiry.ExpiresAt = f.Now.Add(-time.Minute)
@@ -280,6 +285,71 @@ func TestNextPerformsOneStepAtATimeInOrder(t *testing.T) {
 				f.Binding.Spec.User.Connection = ""
 			}, want: "reread,read-auth0",
 		},
+		"Auth0 reported a change after the last read: Auth0 is read, not the IdP, and its new token written": {
+			edit: func(f *Facts) { f.Notice = Notice{At: f.Now.Add(-time.Second)} }, o: outcomes{read: "new"},
+			want: "reread,read-auth0,persist,write-target",
+		},
+		"Auth0 reported a change, Auth0 has nothing newer: only the read time is persisted": {
+			edit: func(f *Facts) { f.Notice = Notice{At: f.Now.Add(-time.Second)} }, o: outcomes{read: "same"},
+			want: "reread,read-auth0,persist",
+		},
+		"a notice the lineage has read since: nothing": {
+			edit: func(f *Facts) {
+				f.Held.Auth0ReadAt = f.Now.Add(-time.Second)
+				f.State = f.Held.StateData()
+				f.Notice = Notice{At: f.Now.Add(-2 * time.Second)}
+			}, want: "",
+		},
+		"TokenExpired and backing off, the user logs in again: read at once": {
+			edit: func(f *Facts) {
+				expired(f)
+				f.Held.RefreshTokenDead = true
+				f.State = f.Held.StateData()
+				failedAgo(f, 2*time.Second)
+				f.Notice = Notice{At: f.Now.Add(-time.Second)}
+			}, o: outcomes{read: "new"},
+			want: "reread,read-auth0,persist,write-target",
+		},
+		"no access token yet and backing off, the user logs in: read at once": {
+			edit: func(f *Facts) {
+				f.Held, f.State, f.Target = nil, nil, nil
+				failedAgo(f, 2*time.Second)
+				f.Notice = Notice{At: f.Now.Add(-time.Second)}
+			}, o: outcomes{read: "new"},
+			want: "reread,read-auth0,persist,write-target",
+		},
+		"a notice from before the last failure: the backoff holds": {
+			edit: func(f *Facts) {
+				failedAgo(f, 2*time.Second)
+				f.Notice = Notice{At: f.Now.Add(-3 * time.Second)}
+			}, want: "",
+		},
+		"user deleted and Auth0 confirms it: the state and the Secret are deleted": {
+			edit: func(f *Facts) { f.Notice = Notice{At: f.Now.Add(-time.Second), Deleted: true} }, o: outcomes{read: "not-found"},
+			want: "reread,read-auth0,drop-state,drop-all-targets", wantReason: authv1alpha1.ReasonUserNotFound,
+		},
+		"user deleted, another binding dropped the state already: the Secret is deleted": {
+			edit: func(f *Facts) {
+				f.Held, f.State = nil, nil
+				f.Notice = Notice{At: f.Now.Add(-time.Second), Deleted: true}
+			}, o: outcomes{read: "not-found"},
+			want: "reread,read-auth0,drop-all-targets", wantReason: authv1alpha1.ReasonUserNotFound,
+		},
+		"user deleted, but Auth0 still has the user: nothing is deleted": {
+			edit: func(f *Facts) { f.Notice = Notice{At: f.Now.Add(-time.Second), Deleted: true} }, o: outcomes{read: "same"},
+			want: "reread,read-auth0,persist",
+		},
+		"Auth0 has no such user but reported no deletion: the Secret keeps its token": {
+			edit: func(f *Facts) { f.Notice = Notice{At: f.Now.Add(-time.Second)} }, o: outcomes{read: "not-found"},
+			want: "reread,read-auth0", wantReason: authv1alpha1.ReasonUserNotFound,
+		},
+		"a reported deletion without a notice since the last read: nothing": {
+			edit: func(f *Facts) {
+				f.Held.Auth0ReadAt = f.Now
+				f.State = f.Held.StateData()
+				f.Notice = Notice{At: f.Now.Add(-time.Second), Deleted: true}
+			}, o: outcomes{read: "not-found"}, want: "",
+		},
 		"force-refresh already acted on by this manager: nothing": {
 			edit: func(f *Facts) {
 				f.Binding.Annotations = map[string]string{authv1alpha1.AnnotationForceRefresh: "now"}
@@ -315,5 +385,33 @@ func TestAStateWriteAlwaysPrecedesTheTargetWrite(t *testing.T) {
 		if w := slices.Index(steps, "write-target"); w >= 0 && slices.Index(steps, "persist") > w {
 			t.Errorf("steps %v write the Secret before the state", steps)
 		}
+	}
+}
+
+func TestAReadCoversTheNoticesReceivedBeforeIt(t *testing.T) {
+	b := testBinding()
+	f := testFacts(b, testHeld(b))
+	f.Notice = Notice{At: f.Now.Add(-500 * time.Millisecond)}
+	if d := Decide(f); d.Trigger != TriggerAuth0Event || d.Action != ActionRead {
+		t.Fatalf("Decide = %+v, want a read for the notice", d)
+	}
+	if got := ReadNotBefore(f, f.Held); !got.Equal(f.Notice.At) {
+		t.Errorf("ReadNotBefore = %v, want the notice's time %v: an older shared read would hide the new login", got, f.Notice.At)
+	}
+	_, p := drive(t, f, outcomes{read: "same"})
+	if !p.Held.Auth0ReadAt.Equal(f.Now) {
+		t.Fatalf("Auth0ReadAt = %v, want the pass's time %v", p.Held.Auth0ReadAt, f.Now)
+	}
+	// The persisted state keeps the time to the nanosecond: the next pass does not read again.
+	next := testFacts(b, ParseState(p.Held.StateData()))
+	next.Now = f.Now.Add(time.Second)
+	next.Notice = f.Notice
+	if d := Decide(next); d.Trigger == TriggerAuth0Event {
+		t.Fatalf("the notice fired again after a read that covered it (Auth0ReadAt %v)", next.Held.Auth0ReadAt)
+	}
+	// A notice received after the read fires again.
+	next.Notice = Notice{At: f.Now.Add(time.Nanosecond)}
+	if d := Decide(next); d.Trigger != TriggerAuth0Event {
+		t.Fatalf("a notice after the read did not fire: %+v", d)
 	}
 }

@@ -55,15 +55,20 @@ func Refused(held *Token) *Token {
 	return &dead
 }
 
-// ReadNotBefore is how recent a read of Auth0 must be to have anything newer than held.
+// ReadNotBefore is how recent a read of Auth0 must be to have anything newer than held, or than
+// what an Auth0 event said had changed.
 func ReadNotBefore(f *Facts, held *Token) time.Time {
+	var t time.Time
 	switch {
 	case held != nil && held.RefreshTokenDead:
-		return f.Now
+		t = f.Now
 	case held != nil && held.Lineage == f.Lineage:
-		return held.ObtainedAt
+		t = held.ObtainedAt
 	}
-	return time.Time{}
+	if f.Notice.At.After(t) {
+		t = f.Notice.At
+	}
+	return t
 }
 
 // Verdict says what Adopt found.
@@ -124,6 +129,8 @@ const VaultRetry = 2 * time.Second
 // VerdictRefresh says that Auth0's access token has expired and its refresh token must renew it.
 func AfterRead(f *Facts, held, read *Token) (next *Token, verdict Verdict, fail *Failure) {
 	next, verdict = Adopt(f.Now, held, read)
+	// Whatever it found, the read covers every Auth0 event received before the pass began.
+	next.Auth0ReadAt = f.Now
 	b := f.Binding
 	switch verdict {
 	case VerdictRefresh:

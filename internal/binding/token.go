@@ -42,6 +42,9 @@ type Token struct {
 	RenewAt     time.Time // when to renew, whole seconds
 	ObtainedAt  time.Time // when the access token was obtained (last renewal)
 	LastRefresh time.Time // last successful refresh at the IdP
+	// Auth0ReadAt is when the lineage last read Auth0 successfully (nanoseconds): an Auth0 event
+	// received after it asks for a read (TriggerAuth0Event), one received before it does not.
+	Auth0ReadAt time.Time
 
 	// Lineage is the hash of the identity the token was read for (kept under the state key
 	// "source", as earlier versions wrote it).
@@ -77,6 +80,7 @@ const (
 	stateRenewAt            = "renew_at"
 	stateObtainedAt         = "obtained_at"
 	stateLastRefresh        = "last_refresh_at"
+	stateAuth0ReadAt        = "auth0_read_at"
 	stateLineage            = "source"
 	stateProvider           = "provider"
 	stateConnection         = "connection"
@@ -104,8 +108,9 @@ func FormatTime(t time.Time) []byte {
 	return []byte(t.UTC().Format(time.RFC3339))
 }
 
+// parseTime reads RFC 3339 times, with or without fractional seconds.
 func parseTime(b []byte) time.Time {
-	t, err := time.Parse(time.RFC3339, string(b))
+	t, err := time.Parse(time.RFC3339Nano, string(b))
 	if err != nil {
 		return time.Time{}
 	}
@@ -139,6 +144,9 @@ func (t *Token) StateData() map[string][]byte {
 	put(stateRenewAt, FormatTime(t.RenewAt))
 	put(stateObtainedAt, FormatTime(t.ObtainedAt))
 	put(stateLastRefresh, FormatTime(t.LastRefresh))
+	if !t.Auth0ReadAt.IsZero() {
+		put(stateAuth0ReadAt, []byte(t.Auth0ReadAt.UTC().Format(time.RFC3339Nano)))
+	}
 	if ep := t.Endpoint; ep.TokenURL != "" {
 		put(stateTokenURL, []byte(ep.TokenURL))
 		put(stateClientID, []byte(ep.ClientID))
@@ -172,6 +180,7 @@ func ParseState(d map[string][]byte) *Token {
 		RenewAt:     parseTime(d[stateRenewAt]),
 		ObtainedAt:  parseTime(d[stateObtainedAt]),
 		LastRefresh: parseTime(d[stateLastRefresh]),
+		Auth0ReadAt: parseTime(d[stateAuth0ReadAt]),
 		Lineage:     string(d[stateLineage]),
 		Identity: authv1alpha1.IdentityStatus{
 			Provider:   string(d[stateProvider]),

@@ -24,6 +24,9 @@ const (
 	IdPRefreshDuration         = "idptoken_idp_refresh_duration_seconds"
 	TokenVaultExpiryGap        = "idptoken_tokenvault_expiry_gap_seconds"
 	RolloutRestartsTotal       = "idptoken_rollout_restarts_total"
+	Auth0EventsTotal           = "idptoken_auth0_events_total"
+	Auth0EventsLagSeconds      = "idptoken_auth0_events_lag_seconds"
+	Auth0EventsSubscribed      = "idptoken_auth0_events_subscribed"
 )
 
 // unknownLabel stands in for a label value the caller could not name.
@@ -34,7 +37,7 @@ var Names = []string{
 	BindingReadyStatus, BindingExpirationTimestamp, BindingRenewalTimestamp,
 	Auth0RequestsTotal, Auth0RequestDuration, Auth0RateLimitRemaining,
 	IdPRefreshTotal, IdPRefreshDuration, TokenVaultExpiryGap, Auth0M2MQuotaRemaining,
-	RolloutRestartsTotal,
+	RolloutRestartsTotal, Auth0EventsTotal, Auth0EventsLagSeconds, Auth0EventsSubscribed,
 }
 
 // Results of an IdP refresh, the values of idptoken_idp_refresh_total's result label.
