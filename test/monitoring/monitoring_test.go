@@ -43,7 +43,7 @@ func loadRules(t *testing.T) map[string]rulefmt.Rule {
 	return alerts
 }
 
-// The four alerts of the contract, each with its hold time.
+// The alerts of the contract, each with its hold time.
 func TestAlertRules(t *testing.T) {
 	alerts := loadRules(t)
 	want := map[string]time.Duration{
@@ -51,6 +51,7 @@ func TestAlertRules(t *testing.T) {
 		"IdPTokenExpiringWithoutRenewal": time.Minute,
 		"IdPTokenRefreshesFailing":       15 * time.Minute,
 		"IdPTokenAuth0RateLimited":       5 * time.Minute,
+		"IdPTokenAuth0EventsDown":        15 * time.Minute,
 	}
 	if len(alerts) != len(want) {
 		t.Errorf("%d alerts, want %d", len(alerts), len(want))
@@ -204,6 +205,18 @@ load 1m
 
 eval instant at 5m EXPR
   {tenant="Auth0Tenant/a/prod"} 0.1
+`,
+		// "down" has no open stream; "open" does, and a second series at 0 (another replica) does
+		// not hide that (max by tenant); "disabled" has events off, so no series at all.
+		"IdPTokenAuth0EventsDown": `
+load 1m
+  idptoken_auth0_events_subscribed{tenant="Auth0Tenant/a/down",pod="leader"} 0+0x10
+  idptoken_auth0_events_subscribed{tenant="ClusterAuth0Tenant/open",pod="leader"} 1+0x10
+  idptoken_auth0_events_subscribed{tenant="ClusterAuth0Tenant/open",pod="standby"} 0+0x10
+  idptoken_auth0_requests_total{tenant="Auth0Tenant/a/disabled",endpoint="users",code="200"} 0+60x10
+
+eval instant at 5m EXPR
+  {tenant="Auth0Tenant/a/down"} 0
 `,
 	}
 	for name, script := range tests {
