@@ -60,6 +60,9 @@ type Client struct {
 	// flightWaiters counts callers attached to an in-flight request; tests
 	// use it to know every caller has joined before releasing the server.
 	flightWaiters atomic.Int64
+
+	// streamGen is the generation of the token StreamToken last returned.
+	streamGen atomic.Uint64
 }
 
 // NewClient validates cfg, applies defaults and builds the client. No network

@@ -44,6 +44,8 @@ type BindingReconciler struct {
 	// Restarts, when set, restarts a binding's rolloutRestartTargets after its Secret's data
 	// changed (binding.RestartDue).
 	Restarts RestartRequester
+	// Events, when set, holds the notices of Auth0 events (spec.events of the binding's tenant).
+	Events *Events
 
 	writes  *ownWrites    // set up by SetupWithManager
 	status  *statusWrites // set up by SetupWithManager
@@ -165,8 +167,12 @@ func (r *BindingReconciler) run(ctx context.Context, in *bindingInput) (*binding
 		var err error
 		switch step {
 		case binding.StepDropAllTargets, binding.StepDropOldTargets:
-			if err = r.dropTargets(ctx, in, step == binding.StepDropAllTargets); err == nil {
+			if err = r.dropTargets(ctx, in, step == binding.StepDropAllTargets, p.Revoked); err == nil {
 				p.RecordTargetsDropped()
+			}
+		case binding.StepDropState:
+			if err = r.dropState(ctx, in); err == nil {
+				p.RecordStateDropped()
 			}
 		case binding.StepReread:
 			p, err = r.reread(ctx, in)

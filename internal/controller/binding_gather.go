@@ -21,7 +21,9 @@ import (
 func (r *BindingReconciler) gather(ctx context.Context, b *authv1alpha1.IdPTokenBinding) (*bindingInput, error) {
 	in := &bindingInput{tenantKey: tenantKeyOf(b)}
 	in.identity = identityOf(in.tenantKey, b)
-	in.Facts = binding.Facts{Binding: b, Now: r.Clock.Now().UTC(), Lineage: in.identity.Hash(), Jitter: r.jitter()}
+	// The notice before the time: a pass that began after a notice never reads as if before it.
+	notice := r.Events.Notice(in.tenantKey, b)
+	in.Facts = binding.Facts{Binding: b, Now: r.Clock.Now().UTC(), Lineage: in.identity.Hash(), Jitter: r.jitter(), Notice: notice}
 	in.Unresolved = b.Spec.User != nil && in.identity.Connection == ""
 	in.ForceSeenAt = r.forceSeen(b, in.Now)
 	if v, ok := r.forced.Load(b.UID); ok {

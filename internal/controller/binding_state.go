@@ -189,6 +189,23 @@ func (r *BindingReconciler) dropLegacyState(ctx context.Context, in *bindingInpu
 	return nil
 }
 
+// dropState deletes the identity's refresh-state Secret after Auth0 reported its user deleted
+// (binding.StepDropState): no refresh token of a deleted user stays in the cluster, and no
+// later renewal can bring its token back.
+func (r *BindingReconciler) dropState(ctx context.Context, in *bindingInput) error {
+	s := in.stateSecret
+	if s == nil {
+		return nil
+	}
+	if err := r.Client.Delete(ctx, s, client.Preconditions{UID: &s.UID}); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting the refresh state of a deleted user, secret %q: %w", s.Name, err)
+	}
+	in.stateSecret = nil
+	r.Recorder.Eventf(in.Binding, nil, corev1.EventTypeWarning, "StateDeleted", "ReadAuth0",
+		"Deleted the identity's refresh state (Secret %s/%s): Auth0 reported the user deleted", s.Namespace, s.Name)
+	return nil
+}
+
 // reportRejectedState records, once per version of the Secret, that a Secret of the identity's
 // state name was not used: it names the Secret and the rule it failed, never its data.
 func (r *BindingReconciler) reportRejectedState(in *bindingInput) {

@@ -120,7 +120,7 @@ func ownerRef(b *authv1alpha1.IdPTokenBinding) *metav1ac.OwnerReferenceApplyConf
 // touched. A binding that may no longer use its tenant loses its Secrets whatever its
 // deletionPolicy: Retain keeps a Secret when its binding is deleted, never a token the
 // namespace may no longer hold.
-func (r *BindingReconciler) dropTargets(ctx context.Context, in *bindingInput, all bool) error {
+func (r *BindingReconciler) dropTargets(ctx context.Context, in *bindingInput, all, userDeleted bool) error {
 	b := in.Binding
 	list := &corev1.SecretList{}
 	if err := r.Client.List(ctx, list, client.InNamespace(b.Namespace), client.MatchingFields{bindingSecretIndex: b.Name}); err != nil {
@@ -138,10 +138,14 @@ func (r *BindingReconciler) dropTargets(ctx context.Context, in *bindingInput, a
 		} else if err := r.release(ctx, s); err != nil {
 			return err
 		}
-		if all {
+		switch {
+		case userDeleted:
+			r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, "SecretDeleted", "WriteSecret",
+				"Deleted Secret %s: Auth0 reported the user deleted", s.Name)
+		case all:
 			r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, "SecretDeleted", "WriteSecret",
 				"Deleted Secret %s: the binding may no longer use its tenant", s.Name)
-		} else {
+		default:
 			r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, "SecretReleased", "WriteSecret",
 				"Secret %s is no longer the binding's target (spec.secret.name is %s)", s.Name, b.Spec.Secret.Name)
 		}

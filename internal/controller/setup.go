@@ -74,6 +74,9 @@ const (
 	// bindingSecretIndex: the name of the binding a managed Secret belongs to (its
 	// auth.idptoken.dev/binding label); queried within the binding's namespace.
 	bindingSecretIndex = "binding"
+	// auth0SubjectIndex: the tenant and the user or connection a binding's token comes from, as
+	// Auth0 events name them (subjectIndexValue).
+	auth0SubjectIndex = "auth0Subject"
 	// secretRoleIndex: the role of a managed Secret that is not a target (its
 	// auth.idptoken.dev/role label: refresh-state, idp-client).
 	secretRoleIndex = "role"
@@ -96,10 +99,14 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 	tenants := NewTenantClients(opts.NewManagementAPI)
 	recorder := mgr.GetEventRecorder(EventSource)
+	events := NewEvents(mgr.GetClient(), mgr.GetAPIReader(), tenants, opts.Clock)
+	if err := mgr.Add(events); err != nil {
+		return err
+	}
 	for _, kind := range []authv1alpha1.TenantKind{authv1alpha1.TenantKindNamespaced, authv1alpha1.TenantKindCluster} {
 		if err := (&TenantReconciler{
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Tenants: tenants,
-			Kind: kind, ClusterResourceNamespace: opts.ClusterResourceNamespace, Clock: opts.Clock,
+			Kind: kind, ClusterResourceNamespace: opts.ClusterResourceNamespace, Clock: opts.Clock, Events: events,
 		}).SetupWithManager(mgr); err != nil {
 			return err
 		}
@@ -111,7 +118,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err := (&BindingReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: opts.Clock,
 		Tenants: tenants, Jitter: opts.Jitter, ClusterResourceNamespace: opts.ClusterResourceNamespace, OnVaultGap: opts.OnVaultGap,
-		Holder: opts.ClaimHolder, Restarts: restarts,
+		Holder: opts.ClaimHolder, Restarts: restarts, Events: events,
 	}).SetupWithManager(mgr, max(opts.MaxConcurrentReconciles, 1)); err != nil {
 		return err
 	}
@@ -145,6 +152,10 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		func(o client.Object) []string { return identityIndexValues(o.(*authv1alpha1.IdPTokenBinding)) }); err != nil {
 		return fmt.Errorf("indexing bindings by identity: %w", err)
 	}
+	if err := indexer.IndexField(context.Background(), &authv1alpha1.IdPTokenBinding{}, auth0SubjectIndex,
+		func(o client.Object) []string { return eventsIndexValues(o.(*authv1alpha1.IdPTokenBinding)) }); err != nil {
+		return fmt.Errorf("indexing bindings by Auth0 subject: %w", err)
+	}
 	// A binding's Secrets are found through an index: a label selector would test every
 	// managed Secret of the namespace, for every new binding.
 	if err := indexer.IndexField(context.Background(), &corev1.Secret{}, bindingSecretIndex, byLabel(authv1alpha1.LabelBinding)); err != nil {
@@ -159,7 +170,12 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 	isState := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		return o.GetLabels()[authv1alpha1.LabelRole] == authv1alpha1.RoleRefreshState && o.GetLabels()[authv1alpha1.LabelIdentity] != ""
 	})
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.Events != nil {
+		// Auth0 events enqueue the bindings of the user or connection they are about.
+		b = b.WatchesRawSource(r.Events.bindingSource())
+	}
+	return b.
 		// The observer comes first: it sees every event (and lets none through by itself).
 		For(&authv1alpha1.IdPTokenBinding{}, builder.WithPredicates(predicate.Or(
 			r.status.observer(), predicate.GenerationChangedPredicate{}, deletionStarted(), forceRefreshChanged()))).

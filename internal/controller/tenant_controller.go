@@ -56,6 +56,8 @@ type TenantReconciler struct {
 	ClusterResourceNamespace string
 	// Clock drives the tenant's Auth0 client (token expiry, pacing) and condition times.
 	Clock clock.Clock
+	// Events, when set, holds the tenants' Auth0 Events API subscriptions (spec.events).
+	Events *Events
 }
 
 // +kubebuilder:rbac:groups=auth.idptoken.dev,resources=auth0tenants;clusterauth0tenants,verbs=get;list;watch
@@ -88,6 +90,7 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	tenant := r.newObject()
 	if err := r.Client.Get(ctx, req.NamespacedName, tenant); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.syncEvents(key, nil, nil, nil)
 			r.Tenants.Forget(key)
 			metrics.ForgetTenant(key.String())
 			return ctrl.Result{}, nil
@@ -104,6 +107,9 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 	}()
 	status := tenant.TenantStatus()
+	// The subscription follows the client: only a Ready tenant's client opens the stream.
+	var eventsAPI ManagementAPI
+	defer func() { r.syncEvents(key, tenant, eventsAPI, status.GrantedScopes) }()
 
 	cfg, err := r.config(ctx, tenant)
 	if errors.Is(err, errCredentialsNotFound) {
@@ -145,6 +151,7 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{RequeueAfter: CredentialsResync}, nil
 	}
 	r.Tenants.SetReady(key, true)
+	eventsAPI = api
 	r.reconcileTokenVault(ctx, key, tenant, cfg)
 	status.ObservedGeneration = tenant.GetGeneration()
 	r.setReady(tenant, metav1.ConditionTrue, authv1alpha1.ReasonAuthenticated,
@@ -251,8 +258,13 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Kind == authv1alpha1.TenantKindCluster {
 		name = "clusterauth0tenant"
 	}
-	return ctrl.NewControllerManagedBy(mgr).
-		For(r.newObject(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(r.newObject(), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	if r.Events != nil {
+		// A subscription's state reaches the tenant's EventsReady condition.
+		b = b.WatchesRawSource(r.Events.tenantSource(r.Kind))
+	}
+	return b.
 		WithOptions(controller.Options{ReconciliationTimeout: ReconcileTimeout}).
 		Named(name).
 		Complete(r)

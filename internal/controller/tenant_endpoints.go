@@ -51,6 +51,18 @@ func (t *TenantClients) ForgetEndpoint(key TenantKey, connection string) {
 	}
 }
 
+// ForgetConnection drops what the tenant's client keeps of a connection (its endpoint, and a
+// verdict that it cannot be refreshed), after Auth0 reported it changed: the next refresh through
+// it reads the connection again.
+func (t *TenantClients) ForgetConnection(key TenantKey, connection string) {
+	if c := t.get(key); c != nil {
+		c.mu.Lock()
+		delete(c.endpoints, connection)
+		delete(c.unsupported, connection)
+		c.mu.Unlock()
+	}
+}
+
 // Unsupported says why the operator cannot refresh through a connection, as found less than
 // UnsupportedTTL before now; "" when it was not found so, or too long ago.
 func (t *TenantClients) Unsupported(key TenantKey, connection string, now time.Time) string {

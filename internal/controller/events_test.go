@@ -1,0 +1,162 @@
+package controller
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
+)
+
+// The M2M client of the tenants that subscribe to Auth0 events: it also has read:events.
+const (
+	eventsClientID     = "events-m2m"
+	eventsClientSecret = "sim_cs_events_m2m"
+)
+
+// newEventsTenant creates an Auth0Tenant with spec.events enabled, whose client has (or lacks)
+// read:events, and waits for Ready.
+func newEventsTenant(ns, name string, readEvents bool) {
+	GinkgoHelper()
+	scopes := append([]string{}, RequiredScopes...)
+	id := eventsClientID + "-no-events"
+	if readEvents {
+		scopes, id = append(scopes, auth0sim.ScopeReadEvents), eventsClientID
+	}
+	sim.AddM2MClient(id, eventsClientSecret, scopes...)
+	Expect(k8s.Create(suiteCtx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-m2m", Namespace: ns},
+		StringData: map[string]string{"client_id": id, "client_secret": eventsClientSecret},
+	})).To(Succeed())
+	t := &authv1alpha1.Auth0Tenant{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: authv1alpha1.Auth0TenantSpec{
+			Domain:               sim.Domain(),
+			CredentialsSecretRef: authv1alpha1.SecretKeysRef{Name: name + "-m2m"},
+			CABundle:             sim.CAPEM(),
+			RateLimit:            authv1alpha1.RateLimit{RequestsPerSecond: 50, Burst: 50},
+			Events:               &authv1alpha1.EventsSpec{Enabled: true},
+		},
+	}
+	Expect(k8s.Create(suiteCtx, t)).To(Succeed())
+	Eventually(func(g Gomega) {
+		g.Expect(k8s.Get(suiteCtx, client.ObjectKeyFromObject(t), t)).To(Succeed())
+		g.Expect(readyReason(t.Status.Conditions)).To(Equal("True/" + authv1alpha1.ReasonAuthenticated))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+}
+
+// eventsReady is the tenant's EventsReady condition as "Status/Reason"; "" when absent.
+func eventsReady(ns, name string) string {
+	GinkgoHelper()
+	t := &authv1alpha1.Auth0Tenant{}
+	Expect(k8s.Get(suiteCtx, client.ObjectKey{Namespace: ns, Name: name}, t)).To(Succeed())
+	if c := meta.FindStatusCondition(t.Status.Conditions, authv1alpha1.ConditionEventsReady); c != nil {
+		return string(c.Status) + "/" + c.Reason
+	}
+	return ""
+}
+
+var _ = Describe("Auth0 events", Ordered, func() {
+	var ns string
+	BeforeAll(func() {
+		ns = newNamespace()
+		newEventsTenant(ns, "live", true)
+		Eventually(func() string { return eventsReady(ns, "live") }).WithTimeout(20 * time.Second).
+			Should(Equal("True/" + authv1alpha1.ReasonSubscribed))
+	})
+
+	It("heals a TokenExpired binding as soon as the user logs in again, without waiting for a backoff", func() {
+		// The brief IdP's tokens last 12 s and there is no refresh token: the binding expires.
+		user := newUser("brief", false)
+		Expect(k8s.Create(suiteCtx, userBinding(ns, "relogin", "live", user, "brief-sim"))).To(Succeed())
+		waitReady(ns, "relogin")
+		waitReason(ns, "relogin", "False/"+authv1alpha1.ReasonTokenExpired)
+
+		sim.Login(user)
+		fresh := sim.CurrentAccessToken(user, "brief-sim")
+		// Without the event, a TokenExpired binding is looked at again after its fallback
+		// interval (an hour): only the event can make this pass in time.
+		Eventually(func(g Gomega) {
+			s, err := getSecret(ns, "relogin-token")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(string(s.Data["access_token"]) == fresh).To(BeTrue(), "the Secret does not hold the new login's token yet")
+			g.Expect(readyReason(getBinding(ns, "relogin").Status.Conditions)).To(Equal("True/" + authv1alpha1.ReasonSynced))
+		}).WithTimeout(15 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+	})
+
+	It("deletes a deleted user's Secrets and refresh state, and says so", func() {
+		user := newUser("google", true)
+		Expect(k8s.Create(suiteCtx, userBinding(ns, "gone", "live", user, "google-sim"))).To(Succeed())
+		b := waitReady(ns, "gone")
+		state := stateNameOf(b)
+		_, err := getSecret(ns, state)
+		Expect(err).NotTo(HaveOccurred())
+
+		sim.DeleteUser(user)
+		Eventually(func() bool {
+			_, err := getSecret(ns, "gone-token")
+			return apierrors.IsNotFound(err)
+		}).WithTimeout(15 * time.Second).WithPolling(100 * time.Millisecond).Should(BeTrue(), "the deleted user's Secret is still there")
+		Eventually(func() bool {
+			_, err := getSecret(ns, state)
+			return apierrors.IsNotFound(err)
+		}).WithTimeout(5 * time.Second).Should(BeTrue(), "the deleted user's refresh state is still there")
+		b = waitReason(ns, "gone", "False/"+authv1alpha1.ReasonUserNotFound)
+		Expect(readyMessage(b.Status.Conditions)).To(ContainSubstring("user.deleted"))
+		Expect(eventReasons(ns, "gone")).To(ContainElements("SecretDeleted", "StateDeleted"))
+		// It stays deleted: nothing writes it back.
+		Consistently(func() bool {
+			_, err := getSecret(ns, "gone-token")
+			return apierrors.IsNotFound(err)
+		}).WithTimeout(3 * time.Second).Should(BeTrue())
+	})
+
+	It("reads a user at most once per spacing however many events Auth0 sends", func() {
+		user := newUser("google", true)
+		Expect(k8s.Create(suiteCtx, userBinding(ns, "busy-a", "live", user, "google-sim"))).To(Succeed())
+		Expect(k8s.Create(suiteCtx, userBinding(ns, "busy-b", "live", user, "google-sim"))).To(Succeed())
+		waitReady(ns, "busy-a")
+		waitReady(ns, "busy-b")
+		before := sim.Stats().UserReads[user]
+		for range 200 {
+			sim.PublishEvent(auth0sim.EventUserUpdated, map[string]any{"user_id": user})
+		}
+		// The first event is read at once (by both bindings, one request); the other 199 wait
+		// for the spacing and make at most one more read when it ends.
+		Consistently(func() int { return sim.Stats().UserReads[user] - before }).
+			WithTimeout(8 * time.Second).Should(BeNumerically("<=", 1))
+		Eventually(func() int { return sim.Stats().UserReads[user] - before }).
+			WithTimeout(5 * time.Second).Should(Equal(1))
+	})
+
+	It("keeps the stream's offset in a ConfigMap in the tenant's namespace", func() {
+		Eventually(func(g Gomega) {
+			cm := &corev1.ConfigMap{}
+			g.Expect(k8s.Get(suiteCtx, client.ObjectKey{Namespace: ns, Name: OffsetConfigMapName("live")}, cm)).To(Succeed())
+			g.Expect(cm.Data[offsetKey]).NotTo(BeEmpty())
+			g.Expect(cm.Annotations[authv1alpha1.AnnotationTenant]).To(Equal("Auth0Tenant/" + ns + "/live"))
+		}).WithTimeout(20 * time.Second).Should(Succeed())
+	})
+
+	It("says EventsNotAuthorized when the M2M app lacks read:events, and nothing when events are off", func() {
+		newEventsTenant(ns, "noscope", false)
+		Eventually(func() string { return eventsReady(ns, "noscope") }).WithTimeout(20 * time.Second).
+			Should(Equal("False/" + authv1alpha1.ReasonEventsNotAuthorized))
+		newTenant(ns, "quiet")
+		Consistently(func() string { return eventsReady(ns, "quiet") }).WithTimeout(2 * time.Second).Should(BeEmpty())
+
+		// Turning events off removes the condition and ends the subscription.
+		t := &authv1alpha1.Auth0Tenant{}
+		Expect(k8s.Get(suiteCtx, client.ObjectKey{Namespace: ns, Name: "noscope"}, t)).To(Succeed())
+		t.Spec.Events.Enabled = false
+		Expect(k8s.Update(suiteCtx, t)).To(Succeed())
+		Eventually(func() string { return eventsReady(ns, "noscope") }).WithTimeout(10 * time.Second).Should(BeEmpty())
+	})
+})
