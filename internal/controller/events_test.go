@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+	"github.com/idptoken/idptoken-operator/internal/binding"
 	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
@@ -143,6 +144,59 @@ var _ = Describe("Auth0 events", Ordered, func() {
 			g.Expect(cm.Data[offsetKey]).NotTo(BeEmpty())
 			g.Expect(cm.Annotations[authv1alpha1.AnnotationTenant]).To(Equal("Auth0Tenant/" + ns + "/live"))
 		}).WithTimeout(20 * time.Second).Should(Succeed())
+	})
+
+	It("re-reads a connection binding's admin token when Auth0 reports the connection updated", func() {
+		spec := auth0sim.ConnectionSpec{ID: "con_events_admin", Name: "events-admin", Strategy: "oauth2", IdP: "google", AdminTokens: true}
+		sim.AddConnection(spec)
+		b := &authv1alpha1.IdPTokenBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "admin", Namespace: ns},
+			Spec: authv1alpha1.IdPTokenBindingSpec{
+				TenantRef:  authv1alpha1.TenantRef{Name: "live"},
+				Connection: &authv1alpha1.ConnectionSource{ID: spec.ID},
+				Secret:     authv1alpha1.SecretTarget{Name: "admin-token"},
+			},
+		}
+		Expect(k8s.Create(suiteCtx, b)).To(Succeed())
+		waitReady(ns, "admin")
+
+		sim.AddConnection(spec) // new admin tokens, and connection.updated
+		at, _ := sim.ConnectionAdminTokens(spec.ID)
+		// The google IdP's tokens last 45 s and are refreshed at the IdP, never re-read from
+		// the connection: only the event brings Auth0's new admin token.
+		Eventually(func(g Gomega) {
+			s, err := getSecret(ns, "admin-token")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(string(s.Data["access_token"]) == at).To(BeTrue(), "the Secret does not hold the connection's new admin token")
+		}).WithTimeout(10 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+	})
+
+	It("reads every user of the tenant once when the kept offset has expired, and resumes", func() {
+		user := newUser("google", true)
+		Expect(k8s.Create(suiteCtx, userBinding(ns, "expired-offset", "live", user, "google-sim"))).To(Succeed())
+		waitReady(ns, "expired-offset")
+		before := sim.Stats().UserReads[user]
+		expired := sim.EventsStats().Expired
+		sim.FailStreams("cursor_expired")
+		Eventually(func() int { return sim.EventsStats().Expired }).WithTimeout(5 * time.Second).Should(BeNumerically(">", expired))
+		Eventually(func() int { return sim.Stats().UserReads[user] - before }).WithTimeout(10 * time.Second).Should(Equal(1))
+		Eventually(func() string { return eventsReady(ns, "live") }).WithTimeout(10 * time.Second).
+			Should(Equal("True/" + authv1alpha1.ReasonSubscribed))
+		// The stream works again: a new login reaches the Secret. (Another user: this one's
+		// re-read holds its next notice for NoticeSpacing.)
+		other := newUser("google", true)
+		Expect(k8s.Create(suiteCtx, userBinding(ns, "after-resume", "live", other, "google-sim"))).To(Succeed())
+		waitReady(ns, "after-resume")
+		sim.Login(other)
+		// The new login's lineage is adopted (and, its expiry being an estimate, refreshed at
+		// once): the identity's state holds the hash of Auth0's new refresh token.
+		newLineage := binding.HashToken(sim.CurrentRefreshToken(other, "google-sim"))
+		state := stateNameOf(getBinding(ns, "after-resume"))
+		Eventually(func(g Gomega) {
+			s, err := getSecret(ns, state)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(string(s.Data["auth0_refresh_token_sha256"]) == newLineage).To(BeTrue(), "the new login did not reach the identity's state")
+		}).WithTimeout(10 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
 	})
 
 	It("says EventsNotAuthorized when the M2M app lacks read:events, and nothing when events are off", func() {
