@@ -234,15 +234,15 @@ type Pass struct {
 	NeedRefresh bool
 	// Kept is the token held before a read whose expired copy must be refreshed: it stays the
 	// lineage's token when that refresh fails for any reason but invalid_grant.
-	Kept            *Token
-	Refreshed       bool // a refresh at the IdP succeeded
-	Persisted       bool // the refresh-state Secret holds Held
-	LegacyDropped   bool
-	TargetsDropped  bool // the old (or, when not permitted, all) target Secrets are gone
+	Kept           *Token
+	Refreshed      bool // a refresh at the IdP succeeded
+	Persisted      bool // the refresh-state Secret holds Held
+	LegacyDropped  bool
+	TargetsDropped bool // the old (or, when not permitted, all) target Secrets are gone
 	// Revoked: Auth0 reported the user deleted (Facts.Notice) and a read confirmed it: the
 	// identity's refresh state and the binding's Secrets are deleted.
-	Revoked      bool
-	StateDropped bool
+	Revoked         bool
+	StateDropped    bool
 	TargetAttempted bool
 	TargetWritten   bool
 	// TargetMAC is SecretMAC of the Secret's data after the pass, when the Secret holds the
@@ -314,13 +314,7 @@ func Next(f *Facts, p *Pass) Step {
 		return StepDone
 	}
 	if p.Revoked {
-		switch {
-		case !p.StateDropped && f.State != nil:
-			return StepDropState
-		case !p.TargetsDropped:
-			return StepDropAllTargets
-		}
-		return StepDone
+		return revokeStep(f, p)
 	}
 	d := Decide(f)
 	if p.BackingOff {
@@ -345,6 +339,18 @@ func Next(f *Facts, p *Pass) Step {
 	case !p.TargetAttempted && p.Held.ValidAt(f.Now) &&
 		(d.Action == ActionWrite || f.Target == nil || !TargetUpToDate(f.Binding, p.Held, f.Target)):
 		return StepWriteTarget
+	}
+	return StepDone
+}
+
+// revokeStep is the next step of a pass that found its user deleted: the identity's state goes
+// first (no later renewal can bring the token back), then the binding's Secrets.
+func revokeStep(f *Facts, p *Pass) Step {
+	switch {
+	case !p.StateDropped && f.State != nil:
+		return StepDropState
+	case !p.TargetsDropped:
+		return StepDropAllTargets
 	}
 	return StepDone
 }

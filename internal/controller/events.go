@@ -246,11 +246,11 @@ func (e *Events) setStatus(key TenantKey, s EventsStatus) {
 }
 
 // enqueue queues the bindings of the tenant's subject.
-func (e *Events) enqueue(ctx context.Context, key TenantKey, subject string) int {
+func (e *Events) enqueue(ctx context.Context, key TenantKey, subject string) {
 	list := &authv1alpha1.IdPTokenBindingList{}
 	if err := e.Client.List(ctx, list, client.MatchingFields{auth0SubjectIndex: subjectIndexValue(key, subject)}, client.UnsafeDisableDeepCopy); err != nil {
 		logf.FromContext(ctx).Error(err, "Failed to list the bindings of an Auth0 event", "tenant", key.String())
-		return 0
+		return
 	}
 	e.mu.Lock()
 	q := e.bindingQ
@@ -260,7 +260,6 @@ func (e *Events) enqueue(ctx context.Context, key TenantKey, subject string) int
 			q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 		}
 	}
-	return len(list.Items)
 }
 
 // hasBindings tells whether the tenant's subject has bindings, without copying them.

@@ -18,11 +18,11 @@ func TestNoticeBoardPacesEachSubject(t *testing.T) {
 	}
 	steps := []step{
 		{0, "user:a", false, true},
-		{time.Second, "user:a", false, false},       // within the spacing: pending
-		{2 * time.Second, "user:a", false, false},   // still one pending, not two
-		{2 * time.Second, "user:b", false, true},    // another user is not held back
-		{3 * time.Second, "user:a", true, true},     // a deletion is never held back
-		{40 * time.Second, "user:a", false, true},   // the spacing has passed
+		{time.Second, "user:a", false, false},     // within the spacing: pending
+		{2 * time.Second, "user:a", false, false}, // still one pending, not two
+		{2 * time.Second, "user:b", false, true},  // another user is not held back
+		{3 * time.Second, "user:a", true, true},   // a deletion is never held back
+		{40 * time.Second, "user:a", false, true}, // the spacing has passed
 		{41 * time.Second, "connection:c", false, true},
 	}
 	for _, s := range steps {
