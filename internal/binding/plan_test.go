@@ -415,3 +415,14 @@ func TestAReadCoversTheNoticesReceivedBeforeIt(t *testing.T) {
 		t.Fatalf("a notice after the read did not fire: %+v", d)
 	}
 }
+
+func TestAReadAnEventAskedForNeverDelaysTheRenewal(t *testing.T) {
+	b := testBinding()
+	held := testHeld(b) // expires in 30 min, renewal planned in 10 min
+	f := testFacts(b, held)
+	f.Notice = Notice{At: f.Now.Add(-time.Second)}
+	_, p := drive(t, f, outcomes{read: "same"})
+	if !p.Held.RenewAt.Equal(held.RenewAt) {
+		t.Fatalf("after a read that found nothing newer the renewal moved from %v to %v", held.RenewAt, p.Held.RenewAt)
+	}
+}

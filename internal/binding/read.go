@@ -144,8 +144,13 @@ func AfterRead(f *Facts, held, read *Token) (next *Token, verdict Verdict, fail 
 			return next, verdict, Terminal(authv1alpha1.ReasonTokenExpired, FallbackInterval(b),
 				"The token expired and neither the identity provider nor Auth0 has a fresh one; the user must log in again through connection %s", next.Identity.Connection)
 		}
-		// Nothing newer in Auth0 yet: look again halfway to expiry.
-		next.RenewAt = halfwayToExpiry(f.Now, next, FallbackInterval(b))
+		// Nothing newer in Auth0 yet: look again halfway to expiry, or at the renewal already
+		// planned if that comes first (a read an Auth0 event asked for never delays a renewal).
+		at := halfwayToExpiry(f.Now, next, FallbackInterval(b))
+		if held != nil && held.Lineage == next.Lineage && held.RenewAt.After(f.Now) && held.RenewAt.Before(at) {
+			at = held.RenewAt
+		}
+		next.RenewAt = at
 		if next.RefreshTokenDead {
 			// The Secret keeps a token that will not be renewed: say so now, not at expiry.
 			return next, verdict, Terminal(authv1alpha1.ReasonRefreshFailed, next.RenewAt.Sub(f.Now),

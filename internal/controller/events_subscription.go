@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"time"
 
@@ -100,7 +101,11 @@ func (s *subscription) run(ctx context.Context) {
 			failures = 0
 			continue
 		case auth0events.IsNotAuthorized(err):
-			tokens.RejectStreamToken()
+			if e := (*auth0events.Error)(nil); errors.As(err, &e) && e.StatusCode == http.StatusUnauthorized {
+				// The token itself was refused (revoked, a rotated key): get a new one. A 403 (a
+				// missing scope) keeps it: a new token per minute would spend the M2M quota.
+				tokens.RejectStreamToken()
+			}
 			wait = eventsRefusedWait
 		default:
 			failures++
