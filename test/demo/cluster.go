@@ -236,6 +236,8 @@ type sampleBinding struct {
 	// binding's namespace; minInterval is rolloutRestartMinInterval (0 when unset).
 	restartTargets []string
 	minInterval    time.Duration
+	// relogin: the binding of the re-login step (relogin.go), not of the samples.
+	relogin bool
 }
 
 func (b sampleBinding) String() string { return b.key.String() }

@@ -33,8 +33,14 @@ var lastLine = regexp.MustCompile(`^demo: (\d+) bindings, (\d+) refreshes, (\d+)
 // config/samples/demo: six bindings of a namespaced Auth0Tenant (one, frank-vault, through
 // Token Vault; one, carol-github-netrc, templated, naming the Deployment git-mirror as its
 // rollout restart target), and three of the ClusterAuth0Tenant "shared" in team-a and team-b,
-// of which team-b/erin-google is refused.
-const wantBindings, wantRefused = 9, 1
+// of which team-b/erin-google is refused; and the re-login step's idptoken-demo/grace-brief.
+const wantBindings, wantRefused = 10, 1
+
+// reloginRow is the summary row saying that the re-login binding, TokenExpired without a
+// refresh token, was Ready with its user's new token within HealWithin of the new login.
+var reloginRow = regexp.MustCompile(`(?m)^  auth0 events: idptoken-demo/grace-brief \(user oauth2\|sim-brief\|7007, no refresh token\): ` +
+	`Ready=False TokenExpired from t\+\d+s \(\d+ poll\(s\), its Secret holding the expired token\); its user logged in again at t\+\d+s ` +
+	`and it was Ready with the new token (\d+\.\d) s later \(Auth0 event user\.updated; within 15s\); not counted as expired$`)
 
 // templateRow is the summary row saying that the templated binding's Secret held exactly the
 // template's keys, and no access_token, at every poll that saw it.
@@ -124,6 +130,11 @@ func TestDemoHeadless(t *testing.T) {
 	}
 	if !refusedRow.MatchString(out.String()) {
 		t.Errorf("the summary has no row saying that team-b/erin-google was refused with NotPermitted, as expected (%s)", refusedRow)
+	}
+	if rm := reloginRow.FindStringSubmatch(out.String()); rm == nil {
+		t.Errorf("the summary has no row saying that idptoken-demo/grace-brief was Ready with its user's new token after the login (%s)", reloginRow)
+	} else {
+		t.Logf("the re-login binding was Ready with the new token %s s after the login", rm[1])
 	}
 	if !vaultRow.MatchString(out.String()) {
 		t.Errorf("the summary has no row saying that the Token Vault binding idptoken-demo/frank-vault is Ready (%s)", vaultRow)

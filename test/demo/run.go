@@ -11,10 +11,13 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/idptoken/idptoken-operator/internal/expiry"
+	"github.com/idptoken/idptoken-operator/test/auth0sim"
 )
 
 // Config configures Run.
@@ -198,19 +201,18 @@ func run(ctx context.Context, cfg Config, report io.Writer) (sum *Summary, err e
 	if err != nil {
 		return nil, err
 	}
-	if err := applyObjects(ctx, c, objs); err != nil {
+	smp, rl, err := applyDemo(ctx, cfg, c, tenant, objs, say)
+	if err != nil {
 		if ctx.Err() != nil {
 			return &Summary{Interrupted: true}, nil
 		}
 		return nil, err
 	}
-	smp := samplesOf(objs)
-	say("Applied config/samples/demo: %d IdPTokenBindings in namespaces %s; tenants %s", len(smp.bindings), bindingNamespaces(smp), tenantNames(smp))
 
 	w := &watcher{
 		c: c, sim: tenant.Sim, samples: smp, mgr: mgr, out: cfg.Out, tty: cfg.TTY,
 		lifetime: cfg.TokenLifetime, kubectlHelp: kubectlHelp(cfg.Assets, kubeconfig, smp),
-		managerLog: managerLog,
+		managerLog: managerLog, relogin: rl,
 	}
 	if cfg.For > 0 {
 		_, _ = fmt.Fprint(cfg.Out, w.kubectlHelp)
@@ -226,6 +228,28 @@ func run(ctx context.Context, cfg Config, report io.Writer) (sum *Summary, err e
 	}
 	w.printSummary(report, sum, time.Since(start))
 	return sum, nil
+}
+
+// applyDemo applies the samples and prepares the re-login step (relogin.go), and says so.
+func applyDemo(ctx context.Context, cfg Config, c client.Client, tenant *Tenant, objs []*unstructured.Unstructured,
+	say func(string, ...any)) (samples, *relogin, error) {
+	if err := applyObjects(ctx, c, objs); err != nil {
+		return samples{}, nil, err
+	}
+	smp := samplesOf(objs)
+	say("Applied config/samples/demo: %d IdPTokenBindings in namespaces %s; tenants %s", len(smp.bindings), bindingNamespaces(smp), tenantNames(smp))
+	// The live view leaves the expired binding on screen a little longer.
+	hold := 3 * time.Second
+	if cfg.For == 0 {
+		hold = 10 * time.Second
+	}
+	rl, err := startRelogin(ctx, c, tenant.Sim, &smp, hold)
+	if rl != nil {
+		say("Re-login step: enabled spec.events on Auth0Tenant %s (its M2M application has %s); created IdPTokenBinding %s "+
+			"for user %s, whose IdP gives no refresh token and whose first token lives %s: it will turn TokenExpired, "+
+			"then the user logs in again", rl.tenant, auth0sim.ScopeReadEvents, rl.key, UserGrace, fmtDur(BriefTokenLifetime))
+	}
+	return smp, rl, err
 }
 
 // kubectlHelp is the text telling users what to try in another terminal.
@@ -261,6 +285,11 @@ func kubectlHelp(assets, kubeconfig string, smp samples) string {
 	for _, d := range smp.deployments {
 		_, _ = fmt.Fprintf(&b, "  %s get deployment %s -n %s -o jsonpath='{.spec.template.metadata.annotations}'   # restarted when its token changes\n",
 			k, d.Name, d.Namespace)
+	}
+	for _, sb := range smp.bindings {
+		if sb.relogin {
+			_, _ = fmt.Fprintf(&b, "  %s describe idptb %s -n %s   # TokenExpired until its user logs in again (Auth0 events)\n", k, sb.key.Name, sb.key.Namespace)
+		}
 	}
 	_, _ = fmt.Fprintf(&b, "  %s get secrets -n %s -l auth.idptoken.dev/role=refresh-state   # the shared tenant's refresh state\n", k, OperatorNamespace)
 	_, _ = fmt.Fprintf(&b, "  %s get events -A --sort-by=.lastTimestamp\n", k)

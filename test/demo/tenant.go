@@ -68,6 +68,11 @@ const (
 	UserFrank = "oauth2|sim-vault|6006"
 )
 
+// m2mScopes are the scopes of the tenant's machine-to-machine application: the four the
+// operator needs, and read:events for a tenant with spec.events (the demo's re-login step).
+var m2mScopes = []string{auth0sim.ScopeReadUsers, auth0sim.ScopeReadUserIdPTokens,
+	auth0sim.ScopeReadConnections, auth0sim.ScopeReadConnectionOptions, auth0sim.ScopeReadEvents}
+
 // UserInfo describes one user of the fixture, for humans.
 type UserInfo struct {
 	ID          string
@@ -116,7 +121,7 @@ type IdPInfo struct {
 }
 
 // StartTenant starts the simulator and registers the demo fixture: a machine-to-machine
-// application with all four scopes the operator uses, four IdPs, four connections of strategy
+// application with the four scopes the operator needs and read:events, four IdPs, four connections of strategy
 // oauth2 (so that the operator refreshes at the simulated IdPs' token endpoints, whose URLs
 // these connections carry in options.tokenURL), the users of Users with offline access, and
 // one enterprise connection holding admin tokens. A fifth connection, sim-vault, keeps its
@@ -152,9 +157,7 @@ func StartTenant(o TenantOptions) (*Tenant, error) {
 		Sim: sim, ClientID: M2MClientID, ClientSecret: "demo_" + randomHex(24), Lifetime: o.TokenLifetime,
 		vaultKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
 	}
-	sim.AddM2MClient(t.ClientID, t.ClientSecret,
-		auth0sim.ScopeReadUsers, auth0sim.ScopeReadUserIdPTokens,
-		auth0sim.ScopeReadConnections, auth0sim.ScopeReadConnectionOptions)
+	sim.AddM2MClient(t.ClientID, t.ClientSecret, m2mScopes...)
 
 	for _, p := range []auth0sim.IdPOptions{
 		{Name: IdPGoogle, Rotation: auth0sim.RotationNone},
@@ -286,7 +289,7 @@ func (t *Tenant) WriteFiles(dir string) (Files, error) {
 	}{
 		Domain: t.Sim.Domain(), Audience: t.Sim.Audience(), TokenURL: vars["AUTH0_TOKEN_URL"],
 		ClientID: t.ClientID, ClientSecret: t.ClientSecret,
-		Scopes: []string{auth0sim.ScopeReadUsers, auth0sim.ScopeReadUserIdPTokens, auth0sim.ScopeReadConnections, auth0sim.ScopeReadConnectionOptions},
+		Scopes: m2mScopes,
 		CAFile: f.CA, TokenLife: t.Lifetime.String(),
 	}
 	for _, u := range Users() {

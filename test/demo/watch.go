@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -74,6 +75,11 @@ type track struct {
 	// template's, and the last difference.
 	templatePolls, templateBad int
 	templateProblem            string
+
+	// Of the re-login binding: polls with Ready=False TokenExpired, and the expired tokens its
+	// Secret held, before its user logged in again (see reloginTimes.excused).
+	excusedPolls int
+	excused      map[string]bool
 }
 
 // refusedAsExpected tells whether the binding's Ready condition is now the expected refusal.
@@ -96,6 +102,9 @@ type watcher struct {
 	lifetime    time.Duration
 	kubectlHelp string
 	managerLog  string
+	// relogin is the re-login step; nil without one.
+	relogin *relogin
+	outMu   sync.Mutex // say is called by the re-login step too
 
 	tracks      map[types.NamespacedName]*track
 	restarts    []*restartTrack
@@ -117,6 +126,7 @@ func (w *watcher) run(ctx context.Context, d time.Duration) *Summary {
 		w.tracks[b.key] = &track{sampleBinding: b, expired: map[string]bool{}}
 	}
 	w.restarts = restartTracks(w.samples)
+	stopRelogin := w.runRelogin(ctx, headless)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastProgress := time.Now()
@@ -130,7 +140,8 @@ loop:
 			break
 		}
 		if headless {
-			if time.Since(w.started) >= d {
+			// A run shorter than the re-login step waits for its end.
+			if time.Since(w.started) >= d && (w.relogin == nil || w.relogin.finished()) {
 				break
 			}
 			if time.Since(lastProgress) >= 15*time.Second {
@@ -147,6 +158,7 @@ loop:
 		case <-tick.C:
 		}
 	}
+	stopRelogin()
 	if !headless {
 		_, _ = fmt.Fprintln(w.out)
 	}
@@ -157,6 +169,9 @@ loop:
 	w.checkRestarts(time.Now())
 	for _, b := range w.samples.bindings {
 		t := w.tracks[b.key]
+		if t.relogin {
+			w.checkRelogin(t)
+		}
 		sum.Refreshes += t.refreshes
 		sum.Expired += len(t.expired)
 		if len(t.templateKeys) > 0 && t.expect == "" {
@@ -222,6 +237,8 @@ func (w *watcher) namedByAnother(t *track) bool {
 }
 
 func (w *watcher) say(format string, args ...any) {
+	w.outMu.Lock()
+	defer w.outMu.Unlock()
 	_, _ = fmt.Fprintf(w.out, "[t+%3ds] %s\n", int(time.Since(w.started).Seconds()), fmt.Sprintf(format, args...))
 }
 
@@ -316,6 +333,7 @@ func (w *watcher) pollBinding(ctx context.Context, now time.Time, headless bool,
 				w.say("%-32s Secret %s holds token %s, expired %s ago: Token Vault renews it only once expired (tolerated for %s)",
 					n, t.secret, fp, since(now, t.expiresAt), VaultGapTolerance)
 			}
+		case w.excuseExpired(t, now, fp):
 		default:
 			t.expired[fp] = true
 			w.say("%-32s Secret %s holds an EXPIRED token %s (expired %s ago)", n, t.secret, fp, since(now, t.expiresAt))
@@ -386,6 +404,7 @@ func (w *watcher) followReady(now time.Time, headless bool, t *track) {
 		if headless {
 			w.say("%-32s Ready again", n)
 		}
+	case t.ready != "True" && t.everReady && w.excuseNotReady(t, now):
 	case t.ready != "True" && t.everReady:
 		t.notReadyPolls++
 		if !t.wasNotReady {
@@ -485,7 +504,12 @@ func (w *watcher) render(now time.Time) {
 	}
 	_, _ = fmt.Fprintf(&b, "Tenants: %s\n", strings.Join(tenants, "   "))
 	st := w.sim.Stats()
-	_, _ = fmt.Fprintf(&b, "IdP refreshes: %s  Management API requests: %d\n\n", idpCounts(st), st.APIRequests)
+	_, _ = fmt.Fprintf(&b, "IdP refreshes: %s  Management API requests: %d\n", idpCounts(st), st.APIRequests)
+	if w.relogin != nil {
+		_, _, _, _, status := w.relogin.snapshot()
+		_, _ = fmt.Fprintf(&b, "Re-login step: %s\n", orDash(status))
+	}
+	b.WriteString("\n")
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	_, _ = fmt.Fprintln(tw, "BINDING\tTENANT\tREADY\tREASON\tTOKEN\tVALID\tEXPIRES IN\tNEXT REFRESH\tREFRESHES\tCONNECTION")
@@ -527,6 +551,8 @@ func (w *watcher) render(now time.Time) {
 	if !w.tty {
 		b.WriteString("\n")
 	}
+	w.outMu.Lock()
+	defer w.outMu.Unlock()
 	_, _ = io.WriteString(w.out, b.String())
 }
 
@@ -577,6 +603,9 @@ func (w *watcher) printSummary(out io.Writer, sum *Summary, wall time.Duration) 
 				sb.key, t.gaps, fmtDur(t.maxGap), VaultGapTolerance)
 		}
 	}
+	if l := w.reloginLine(); l != "" {
+		_, _ = fmt.Fprintf(out, "  %s\n", l)
+	}
 	for _, l := range append(w.templateLines(), w.restartLines()...) {
 		_, _ = fmt.Fprintf(out, "  %s\n", l)
 	}
@@ -593,7 +622,7 @@ func (w *watcher) printSummary(out io.Writer, sum *Summary, wall time.Duration) 
 	if w.sawVaultGap() {
 		noExpired += fmt.Sprintf(" for more than Token Vault's tolerated %s", VaultGapTolerance)
 	}
-	noExpired += w.consumePassed()
+	noExpired += w.reloginPassed() + w.consumePassed()
 	switch {
 	case sum.OK() && sum.Refused > 0:
 		_, _ = fmt.Fprintf(out, "  PASS: every binding stayed Ready after its first sync, except the %d its tenant's policy refuses, "+
