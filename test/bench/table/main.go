@@ -26,6 +26,9 @@
 // Auth0 documents) or next (the next token), BENCH_MANAGER_ARGS (extra flags, space-separated),
 // BENCH_ROWS (a comma list of the rows to run, e.g. 4), BENCH_DIR (logs, kubeconfig and audit
 // log; default a temporary directory, kept on failure).
+// The Auth0 events row (events.go; row 10 of small, 8 of full) runs only when BENCH_ROWS names
+// it: about 9 minutes, 5 of them stream cuts, which BENCH_EVENTS_CUT (a Go duration, default
+// 5m) shortens, e.g. BENCH_ROWS=10 BENCH_EVENTS_CUT=1m.
 // BENCH_MANAGER_ENV (KEY=VALUE pairs, space-separated) is added to the manager's environment
 // only, e.g. BENCH_MANAGER_ENV=GOMEMLIMIT=128MiB. GOMEMLIMIT or GOGC in the bench's own
 // environment is refused: kube-apiserver and etcd would inherit it and every figure would skew.
@@ -80,6 +83,11 @@ type workload struct {
 	// target, at most once per restartMinInterval; the manager knows its namespace, so that it
 	// keeps status.secretMAC (restarts.go).
 	restarts bool
+	// events: the events row (events.go): a tenant with spec.events and five measurements of
+	// what Auth0's Events API does for the bindings; bindings and users are its own.
+	events bool
+	// optIn: the row runs only when BENCH_ROWS names it.
+	optIn bool
 }
 
 // dueLifetime is the IdP access-token lifetime of a restart row: renewals fall due 80 s after
@@ -91,6 +99,9 @@ const dueLifetime = 120 * time.Second
 const renewalLifetime = 45 * time.Second
 
 func (w workload) String() string {
+	if w.events {
+		return fmt.Sprintf("Auth0 events (spec.events): re-login heal, deleted users, duplicates, stream cuts, events off; Auth0 at %d req/s", w.rate)
+	}
 	s := fmt.Sprintf("%s bindings / %s users, Auth0 at %d req/s", thousands(w.bindings), thousands(w.users), w.rate)
 	if w.createRate > 0 {
 		s += fmt.Sprintf(", created at %d/s", w.createRate)
@@ -115,6 +126,7 @@ var scales = map[string][]workload{
 		{bindings: 1000, users: 100, rate: 50, tenantRate: 50, dueAfterRestart: true},
 		{bindings: 1000, users: 100, rate: 50, tenantRate: 50, createRate: 100},
 		{bindings: 200, users: 20, rate: 50, tenantRate: 50, renewals: restartRowWindow, restarts: true},
+		{rate: 50, tenantRate: 50, events: true, optIn: true},
 	},
 	"full": {
 		{bindings: 1000, users: 100, rate: 2},
@@ -124,6 +136,7 @@ var scales = map[string][]workload{
 		{bindings: 1000, users: 100, rate: 50, tenantRate: 50, renewals: 95 * time.Second},
 		{bindings: 3000, users: 300, rate: 50, tenantRate: 50, createRate: 100},
 		{bindings: 1000, users: 100, rate: 50, tenantRate: 50, renewals: restartRowWindow, restarts: true},
+		{rate: 50, tenantRate: 50, events: true, optIn: true},
 	},
 }
 
@@ -162,6 +175,8 @@ func run() int {
 			picked = append(picked, rows[i-1])
 		}
 		rows = picked
+	} else {
+		rows = slices.DeleteFunc(slices.Clone(rows), func(w workload) bool { return w.optIn })
 	}
 	for _, v := range []string{"GOMEMLIMIT", "GOGC"} {
 		if _, set := os.LookupEnv(v); set {
@@ -251,6 +266,7 @@ type result struct {
 	renewals               *renewalResult
 	unrelated              *unrelatedResult
 	due                    *dueResult
+	events                 *eventsResult
 }
 
 type dueResult struct {
@@ -289,6 +305,9 @@ type steadyResult struct {
 }
 
 func measure(ctx context.Context, w workload, o clusterOptions) *result {
+	if w.events {
+		return measureEvents(ctx, w, o)
+	}
 	r := &result{w: w}
 	fail := func(format string, args ...any) *result {
 		r.failures = append(r.failures, fmt.Sprintf(format, args...))

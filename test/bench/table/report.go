@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -14,10 +15,15 @@ func printTable(out io.Writer, scale string, results []*result) error {
 	var b strings.Builder
 	p := func(format string, args ...any) { _, _ = fmt.Fprintf(&b, format, args...) }
 	p("\nidptoken-operator, bin/manager as its own process (BENCH_SCALE=%s)\n\n", scale)
-	p("| workload | all Ready in | target | Auth0 requests (÷ users) | 429s | API-server writes per binding | Secret GETs per binding | create→Ready p50 / p99 | manager peak RSS | manager CPU | kube-apiserver CPU / peak RSS |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	if slices.ContainsFunc(results, func(r *result) bool { return !r.w.events }) {
+		p("| workload | all Ready in | target | Auth0 requests (÷ users) | 429s | API-server writes per binding | Secret GETs per binding | create→Ready p50 / p99 | manager peak RSS | manager CPU | kube-apiserver CPU / peak RSS |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	}
 	for _, r := range results {
 		w := r.w
+		if w.events {
+			continue // its own section, below
+		}
 		if len(r.failures) > 0 && r.ready == 0 {
 			p("| %s | FAILED: %s | | | | | | | | | |\n", w, strings.Join(r.failures, "; "))
 			continue
@@ -62,6 +68,11 @@ func printTable(out io.Writer, scale string, results []*result) error {
 			p("| steady state after %s, %s window, no refresh due | %d not Ready | 0 Auth0 requests | %.1f per minute | %d | %.1f per minute in all | %.1f per minute | | | %.2f s per minute | |\n",
 				r.w, s.window, s.notReady, perMin(float64(s.auth0Reqs)), s.rateLimited, perMin(writes),
 				perMin(float64(s.reqs.gets("secrets"))), perMin(s.mgrCPU))
+		}
+	}
+	for _, r := range results {
+		if r.events != nil {
+			p("%s", eventsSection(r))
 		}
 	}
 	p("\n")
