@@ -94,11 +94,25 @@ func (r *reporter) set(typ string, status metav1.ConditionStatus, reason, msg st
 	}
 }
 
+// nextLook is when the operator next renews or re-reads the token held: its renewal time, or,
+// once a terminal failure has given up on a renewal already past (TokenExpired), when the
+// failure is looked at again; zero when nothing is planned.
+func nextLook(f *Facts, p *Pass, h *Token) time.Time {
+	if !h.RenewAt.Before(f.Now) || p.Failure == nil || !p.Failure.Terminal {
+		return h.RenewAt
+	}
+	if p.Failure.NotBefore > 0 {
+		return f.Now.Add(p.Failure.NotBefore).Truncate(time.Second)
+	}
+	return time.Time{}
+}
+
 // token records the token the binding holds after the pass, and a write of its Secret.
 func (r *reporter) token(p *Pass) {
 	b, st := r.f.Binding, &r.st
-	if p.Blocked != nil && p.Blocked.Reason == authv1alpha1.ReasonNotPermitted {
-		// The binding lost its Secret with its permission: nothing it held is current any more.
+	if (p.Blocked != nil && p.Blocked.Reason == authv1alpha1.ReasonNotPermitted) || p.Revoked {
+		// The binding lost its Secret with its permission, or its user was deleted: nothing it
+		// held is current any more.
 		st.Identity, st.ExpiresAt, st.ExpirySource, st.NextRefreshTime, st.SecretMAC = nil, nil, "", nil, ""
 		return
 	}
@@ -109,7 +123,7 @@ func (r *reporter) token(p *Pass) {
 		st.Identity = h.Identity.DeepCopy()
 		st.ExpiresAt = metaTime(h.Expiry.ExpiresAt)
 		st.ExpirySource = h.Expiry.Source
-		st.NextRefreshTime = metaTime(h.RenewAt)
+		st.NextRefreshTime = metaTime(nextLook(r.f, p, h))
 		st.LastRefreshTime = metaTime(h.LastRefresh)
 	}
 	if p.TargetWritten {

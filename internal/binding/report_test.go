@@ -305,3 +305,19 @@ func TestABindingBackingOffLooksAgainWhenTheBackoffEnds(t *testing.T) {
 		t.Errorf("Requeue = %s, want the backoff's end (6 s)", got)
 	}
 }
+
+func TestNextRefreshTimeIsNeverInThePastAfterGivingUp(t *testing.T) {
+	b := testBinding()
+	h := testHeld(b)
+	f := testFacts(b, h)
+	f.Now = h.Expiry.ExpiresAt.Add(time.Minute) // expired, the renewal time long past
+	p := &Pass{Held: h, Failure: Terminal(authv1alpha1.ReasonTokenExpired, time.Hour, "expired")}
+	st, _ := Report(f, p)
+	if st.NextRefreshTime == nil || !st.NextRefreshTime.After(f.Now) {
+		t.Fatalf("nextRefreshTime = %v after TokenExpired at %v: it must say when the operator looks again (in an hour)", st.NextRefreshTime, f.Now)
+	}
+	p.Revoked, p.Held = true, nil
+	if st, _ := Report(f, p); st.NextRefreshTime != nil || st.ExpiresAt != nil {
+		t.Fatalf("a deleted user's binding still reports a token: next %v, expires %v", st.NextRefreshTime, st.ExpiresAt)
+	}
+}

@@ -16,6 +16,10 @@ import (
 	"github.com/idptoken/idptoken-operator/internal/metrics"
 )
 
+// eventsReorderWindow is how long an event is held to be put in time order (the client's
+// default is 2 s).
+const eventsReorderWindow = 500 * time.Millisecond
+
 // subscription is one tenant's events stream, run by Events until its context ends.
 type subscription struct {
 	e     *Events
@@ -42,6 +46,9 @@ func (s *subscription) run(ctx context.Context) {
 	}
 	cfg := auth0events.Config{
 		Domain: s.want.domain, HTTPClient: s.want.api.HTTPClient(), Token: tokens.StreamToken, Types: s.want.types, Clock: dc,
+		// What an event sets off reads the current state from Auth0, so order matters little:
+		// events are held only briefly to be put in order, and a login reaches its Secrets sooner.
+		ReorderWindow: eventsReorderWindow,
 		OnConnect: func() {
 			s.e.setStatus(s.key, EventsStatus{Open: true, Reason: authv1alpha1.ReasonSubscribed,
 				Message: "Subscribed to the tenant's Auth0 Events API stream (" + strings.Join(s.want.types, ", ") + ")"})
