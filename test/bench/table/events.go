@@ -3,7 +3,7 @@ package main
 // The events row (issue 20): a tenant with spec.events subscribed to the simulated Auth0 Events
 // API, and five measurements on one control plane, one after the other: re-login heals,
 // deleted users, duplicates and out-of-order events, stream cuts, and the same logins with
-// events off. It is selected with BENCH_ROWS only (about 9 minutes with the default
+// events off. It is selected with BENCH_ROWS only (about 7½ minutes with the default
 // BENCH_EVENTS_CUT=5m).
 
 import (

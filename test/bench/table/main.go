@@ -27,8 +27,8 @@
 // BENCH_ROWS (a comma list of the rows to run, e.g. 4), BENCH_DIR (logs, kubeconfig and audit
 // log; default a temporary directory, kept on failure).
 // The Auth0 events row (events.go; row 10 of small, 8 of full) runs only when BENCH_ROWS names
-// it: about 9 minutes, 5 of them stream cuts, which BENCH_EVENTS_CUT (a Go duration, default
-// 5m) shortens, e.g. BENCH_ROWS=10 BENCH_EVENTS_CUT=1m.
+// it: about 7½ minutes, 5 of them stream cuts, which BENCH_EVENTS_CUT (a Go duration, default
+// 5m) shortens, e.g. BENCH_ROWS=10 BENCH_EVENTS_CUT=1m (about 3½ minutes).
 // BENCH_MANAGER_ENV (KEY=VALUE pairs, space-separated) is added to the manager's environment
 // only, e.g. BENCH_MANAGER_ENV=GOMEMLIMIT=128MiB. GOMEMLIMIT or GOGC in the bench's own
 // environment is refused: kube-apiserver and etcd would inherit it and every figure would skew.
