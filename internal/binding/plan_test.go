@@ -350,6 +350,15 @@ func TestNextPerformsOneStepAtATimeInOrder(t *testing.T) {
 				f.Notice = Notice{At: f.Now.Add(-time.Second), Deleted: true}
 			}, o: outcomes{read: "not-found"}, want: "",
 		},
+		"TokenExpired, no notice: the read that finds nothing newer writes no state (a write would start the next pass)": {
+			edit: func(f *Facts) {
+				expired(f)
+				f.Held.RefreshToken, f.Held.Auth0RefreshHash = "", ""
+				f.Held.Auth0ReadAt = f.Now.Add(-time.Hour)
+				f.State = f.Held.StateData()
+			}, o: outcomes{read: "same"},
+			want: "reread,read-auth0", wantReason: authv1alpha1.ReasonTokenExpired,
+		},
 		"force-refresh already acted on by this manager: nothing": {
 			edit: func(f *Facts) {
 				f.Binding.Annotations = map[string]string{authv1alpha1.AnnotationForceRefresh: "now"}

@@ -129,8 +129,14 @@ const VaultRetry = 2 * time.Second
 // VerdictRefresh says that Auth0's access token has expired and its refresh token must renew it.
 func AfterRead(f *Facts, held, read *Token) (next *Token, verdict Verdict, fail *Failure) {
 	next, verdict = Adopt(f.Now, held, read)
-	// Whatever it found, the read covers every Auth0 event received before the pass began.
+	// Whatever it found, the read covers every Auth0 event received before the pass began. It is
+	// recorded only when an event asked for it, so that other reads leave the state as it was:
+	// a state write starts every binding's pass, and a read that changed the state at each pass
+	// would loop (a TokenExpired binding reads at every pass).
 	next.Auth0ReadAt = f.Now
+	if held != nil && !f.Notice.At.After(held.Auth0ReadAt) {
+		next.Auth0ReadAt = held.Auth0ReadAt
+	}
 	b := f.Binding
 	switch verdict {
 	case VerdictRefresh:

@@ -180,6 +180,9 @@ func (s *subscription) handle(ctx context.Context, ev auth0events.Event) {
 			return
 		}
 		subject, deleted = eventSubject(ev.UserID, ""), ev.Type == auth0events.TypeUserDeleted
+		// A read from before the event must serve no binding, whatever its notice says (a
+		// binding created later, or after the notices were dropped, passes none).
+		s.e.Tenants.ForgetUser(s.key, ev.UserID)
 	case auth0events.TypeConnectionUpdated:
 		if ev.ConnectionName != "" {
 			// Its endpoint or client may have changed: the next refresh reads the connection.

@@ -200,8 +200,18 @@ func (t *TenantClients) GetUser(ctx context.Context, key TenantKey, id string, n
 	}
 	u, err := c.api.GetUser(ctx, id)
 	if err != nil {
+		if auth0.IsNotFound(err) {
+			c.users.Remove(id) // no other binding of the user is served a read from before it went
+		}
 		return nil, err
 	}
 	c.users.Add(id, u, now)
 	return u, nil
+}
+
+// ForgetUser drops the tenant's recent read of a user: Auth0 reported it changed or deleted.
+func (t *TenantClients) ForgetUser(key TenantKey, id string) {
+	if c := t.get(key); c != nil {
+		c.users.Remove(id)
+	}
 }

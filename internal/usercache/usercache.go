@@ -85,9 +85,17 @@ func (c *Cache) Get(id string, now, notBefore time.Time) (*auth0.User, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[id]
-	// Whole seconds, as notBefore comes from a persisted time: the read that produced a held
-	// token must never count as newer than it.
-	if !ok || now.Sub(e.at) >= c.opts.TTL || !e.at.Truncate(time.Second).After(notBefore) {
+	if !ok {
+		return nil, false
+	}
+	// Whole seconds, as notBefore usually comes from a persisted time: the read that produced a
+	// held token must never count as newer than it. A notBefore with a fraction of a second (an
+	// Auth0 event's arrival) is exact.
+	at := e.at
+	if notBefore.Nanosecond() == 0 {
+		at = at.Truncate(time.Second)
+	}
+	if now.Sub(e.at) >= c.opts.TTL || !at.After(notBefore) {
 		return nil, false
 	}
 	c.lru.Get(id) // moves it to the front
@@ -121,6 +129,13 @@ func (c *Cache) Add(id string, u *auth0.User, now time.Time) {
 	for c.bytes > c.opts.MaxBytes && c.lru.Len() > 1 {
 		c.lru.RemoveOldest()
 	}
+}
+
+// Remove drops the read of id: Auth0 said it changed (an event), or that it is gone (404).
+func (c *Cache) Remove(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lru.Remove(id)
 }
 
 // Len is the number of reads held.

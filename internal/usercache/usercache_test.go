@@ -386,3 +386,24 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	held(t, c)
 }
+
+func TestAnEventsArrivalIsComparedExactlyAndRemoveForgets(t *testing.T) {
+	c := New(Options{TTL: time.Minute, SweepEvery: time.Minute, MaxUsers: 10, MaxBytes: 1 << 20})
+	t0 := time.Date(2026, 12, 5, 10, 0, 5, 0, time.UTC)
+	c.Add("u", &auth0.User{UserID: "u"}, t0.Add(300*time.Millisecond))
+	now := t0.Add(time.Second)
+	if _, ok := c.Get("u", now, t0.Add(100*time.Millisecond)); !ok {
+		t.Error("a read 0.2 s after an event's arrival, in the same second, was not served: every binding of the user would read again")
+	}
+	if _, ok := c.Get("u", now, t0.Add(500*time.Millisecond)); ok {
+		t.Error("a read 0.2 s before an event's arrival was served: it may hide the new login")
+	}
+	if _, ok := c.Get("u", now, t0); ok {
+		t.Error("a whole-second notBefore (a persisted time) served a read of the same second")
+	}
+	c.Remove("u")
+	if _, ok := c.Get("u", now, time.Time{}); ok || c.Len() != 0 {
+		t.Error("Remove left the read")
+	}
+	c.Remove("absent") // no panic
+}
