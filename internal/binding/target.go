@@ -111,8 +111,8 @@ func TargetMatches(b *authv1alpha1.IdPTokenBinding, want Target, s *corev1.Secre
 	}
 	for _, k := range keys {
 		v, ok := want.Data[k]
-		got, has := s.Data[k]
-		if ok != has || string(v) != string(got) {
+		_, has := s.Data[k]
+		if ok != has || (ok && !dataMatches(s, k, v)) {
 			return false
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
+	"github.com/idptoken/idptoken-operator/internal/binding"
 )
 
 // ParseNamespaces splits the --watch-namespace value; empty means every namespace.
@@ -31,7 +32,9 @@ var ManagedSecretSelector = labels.SelectorFromSet(labels.Set{authv1alpha1.Label
 // (plus clusterResourceNamespace, home of ClusterAuth0Tenants' refresh state). Credentials
 // Secrets are read through the API reader so that the cluster's other Secrets cost nothing.
 func CacheOptions(namespaces []string, clusterResourceNamespace string) cache.Options {
-	secrets := cache.ByObject{Label: ManagedSecretSelector}
+	// Target Secrets are cached with digests for data (binding.DigestTargetData): drift is
+	// found by comparing digests, and no token value is held by the cache.
+	secrets := cache.ByObject{Label: ManagedSecretSelector, Transform: stripUnreadAndDigest}
 	opts := cache.Options{
 		ByObject: map[client.Object]cache.ByObject{&corev1.Secret{}: secrets},
 		// The operator never reads managedFields nor kubectl's last-applied copy of a spec; they
@@ -53,6 +56,15 @@ func CacheOptions(namespaces []string, clusterResourceNamespace string) cache.Op
 }
 
 var stripManagedFields = cache.TransformStripManagedFields()
+
+// stripUnreadAndDigest is stripUnread, then the data of a target Secret replaced by digests.
+func stripUnreadAndDigest(obj any) (any, error) {
+	obj, err := stripUnread(obj)
+	if s, ok := obj.(*corev1.Secret); ok && err == nil {
+		binding.DigestTargetData(s)
+	}
+	return obj, err
+}
 
 // stripUnread drops what the operator never reads from every cached object: managedFields and
 // kubectl's last-applied-configuration annotation (a second copy of an applied binding's spec).
