@@ -32,25 +32,9 @@ func newEventsTenant(ns, name string, readEvents bool) {
 		scopes, id = append(scopes, auth0sim.ScopeReadEvents), eventsClientID
 	}
 	sim.AddM2MClient(id, eventsClientSecret, scopes...)
-	Expect(k8s.Create(suiteCtx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: name + "-m2m", Namespace: ns},
-		StringData: map[string]string{"client_id": id, "client_secret": eventsClientSecret},
-	})).To(Succeed())
-	t := &authv1alpha1.Auth0Tenant{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: authv1alpha1.Auth0TenantSpec{
-			Domain:               sim.Domain(),
-			CredentialsSecretRef: authv1alpha1.SecretKeysRef{Name: name + "-m2m"},
-			CABundle:             sim.CAPEM(),
-			RateLimit:            authv1alpha1.RateLimit{RequestsPerSecond: 50, Burst: 50},
-			Events:               &authv1alpha1.EventsSpec{Enabled: true},
-		},
-	}
-	Expect(k8s.Create(suiteCtx, t)).To(Succeed())
-	Eventually(func(g Gomega) {
-		g.Expect(k8s.Get(suiteCtx, client.ObjectKeyFromObject(t), t)).To(Succeed())
-		g.Expect(readyReason(t.Status.Conditions)).To(Equal("True/" + authv1alpha1.ReasonAuthenticated))
-	}).WithTimeout(20 * time.Second).Should(Succeed())
+	newTenantWith(ns, name, id, eventsClientSecret, func(s *authv1alpha1.Auth0TenantSpec) {
+		s.Events = &authv1alpha1.EventsSpec{Enabled: true}
+	})
 }
 
 // eventsReady is the tenant's EventsReady condition as "Status/Reason"; "" when absent.

@@ -176,9 +176,15 @@ func newNamespace() string {
 // newTenant creates the credentials Secret and an Auth0Tenant for the simulator, and waits for Ready.
 func newTenant(ns, name string) {
 	GinkgoHelper()
+	newTenantWith(ns, name, m2mClientID, m2mClientSecret, nil)
+}
+
+// newTenantWith is newTenant with another M2M client and a change of the tenant's spec.
+func newTenantWith(ns, name, clientID, clientSecret string, edit func(*authv1alpha1.Auth0TenantSpec)) {
+	GinkgoHelper()
 	Expect(k8s.Create(suiteCtx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: name + "-m2m", Namespace: ns},
-		StringData: map[string]string{"client_id": m2mClientID, "client_secret": m2mClientSecret},
+		StringData: map[string]string{"client_id": clientID, "client_secret": clientSecret},
 	})).To(Succeed())
 	t := &authv1alpha1.Auth0Tenant{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
@@ -188,6 +194,9 @@ func newTenant(ns, name string) {
 			CABundle:             sim.CAPEM(),
 			RateLimit:            authv1alpha1.RateLimit{RequestsPerSecond: 50, Burst: 50},
 		},
+	}
+	if edit != nil {
+		edit(&t.Spec)
 	}
 	Expect(k8s.Create(suiteCtx, t)).To(Succeed())
 	Eventually(func(g Gomega) {
