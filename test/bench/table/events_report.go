@@ -60,7 +60,7 @@ func eventsSection(r *result) string {
 			c.auth0Reqs, c.userReads, c.m2m, c.idpRefreshes, c.stateWrites, verdict(c.lost == 0))
 	}
 
-	what = "events off (spec.events removed): the stream-cut logins, one every " + loginEvery.String()
+	what = "events off (spec.events removed, counted from 15 s after that change of the tenant): the stream-cut logins, one every " + loginEvery.String()
 	if o := e.off; o.logins == 0 {
 		notRun(what)
 	} else {
