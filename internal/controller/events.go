@@ -284,7 +284,7 @@ func describeEventsError(err error, wait time.Duration) EventsStatus {
 	}
 }
 
-// eventsTenantKey names a binding's tenant and subject for the index; bindings without a user
+// eventsIndexValues names a binding's tenant and subject for the index; bindings without a user
 // or connection are not indexed.
 func eventsIndexValues(b *authv1alpha1.IdPTokenBinding) []string {
 	s := bindingSubject(b)
