@@ -4,7 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -59,10 +58,7 @@ func DigestTargetData(s *corev1.Secret) {
 // dataDigest is the digest of one key and value, framed so that no two pairs share it by framing.
 func dataDigest(k string, v []byte) []byte {
 	m := hmac.New(sha256.New, processKey)
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(k)))
-	m.Write(n[:])
-	m.Write([]byte(k))
+	writeFramed(m, []byte(k))
 	m.Write(v)
 	return m.Sum(nil)[:digestBytes]
 }

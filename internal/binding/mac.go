@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"hash"
 	"maps"
 	"slices"
 
@@ -18,17 +19,19 @@ import (
 // compared, never reversed.
 func SecretMAC(key []byte, data map[string][]byte) string {
 	m := hmac.New(sha256.New, key)
-	var n [8]byte
-	write := func(b []byte) {
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-		m.Write(n[:])
-		m.Write(b)
-	}
 	for _, k := range slices.Sorted(maps.Keys(data)) {
-		write([]byte(k))
-		write(data[k])
+		writeFramed(m, []byte(k))
+		writeFramed(m, data[k])
 	}
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// writeFramed writes b to h after its length, so that no two sequences of writes run together.
+func writeFramed(h hash.Hash, b []byte) {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+	h.Write(n[:])
+	h.Write(b)
 }
 
 // RestartDue tells whether a pass that wrote the binding's Secret changed its data for the

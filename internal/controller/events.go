@@ -245,28 +245,31 @@ func (e *Events) setStatus(key TenantKey, s EventsStatus) {
 	}
 }
 
-// enqueue queues the bindings of the tenant's subject.
-func (e *Events) enqueue(ctx context.Context, key TenantKey, subject string) {
+// bindingsOf are the requests of the tenant's subject's bindings (the cache's own objects are
+// not copied); none when the cache cannot say.
+func (e *Events) bindingsOf(ctx context.Context, key TenantKey, subject string) []reconcile.Request {
 	list := &authv1alpha1.IdPTokenBindingList{}
 	if err := e.Client.List(ctx, list, client.MatchingFields{auth0SubjectIndex: subjectIndexValue(key, subject)}, client.UnsafeDisableDeepCopy); err != nil {
 		logf.FromContext(ctx).Error(err, "Failed to list the bindings of an Auth0 event", "tenant", key.String())
-		return
+		return nil
 	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+// enqueue queues requests on the binding controller's queue.
+func (e *Events) enqueue(reqs []reconcile.Request) {
 	e.mu.Lock()
 	q := e.bindingQ
 	e.mu.Unlock()
 	if q != nil {
-		for i := range list.Items {
-			q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		for _, r := range reqs {
+			q.Add(r)
 		}
 	}
-}
-
-// hasBindings tells whether the tenant's subject has bindings, without copying them.
-func (e *Events) hasBindings(ctx context.Context, key TenantKey, subject string) bool {
-	list := &authv1alpha1.IdPTokenBindingList{}
-	err := e.Client.List(ctx, list, client.MatchingFields{auth0SubjectIndex: subjectIndexValue(key, subject)}, client.UnsafeDisableDeepCopy)
-	return err == nil && len(list.Items) > 0
 }
 
 // errNoStreamClient: the tenant's client cannot give a stream its token (a test double).

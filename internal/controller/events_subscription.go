@@ -118,8 +118,7 @@ func (s *subscription) run(ctx context.Context) {
 			failures++
 			wait = min(eventsMaxWait, 10*time.Second<<min(failures-1, 5))
 		}
-		s.e.setStatus(s.key, describeEventsError(err, wait))
-		metrics.SetAuth0EventsSubscribed(s.key.String(), false)
+		s.e.setStatus(s.key, describeEventsError(err, wait)) // also sets the subscribed gauge
 		select {
 		case <-ctx.Done():
 			return
@@ -147,7 +146,7 @@ func (s *subscription) tick(ctx context.Context, offsets *offsetStore) {
 		}
 		now := s.e.Clock.Now()
 		for _, subject := range s.board.due(now) {
-			s.e.enqueue(ctx, s.key, subject)
+			s.e.enqueue(s.e.bindingsOf(ctx, s.key, subject))
 		}
 		if now.Sub(lastFlush) >= offsetFlushEvery {
 			lastFlush = now
@@ -195,11 +194,12 @@ func (s *subscription) handle(ctx context.Context, ev auth0events.Event) {
 	default:
 		return
 	}
-	if !s.e.hasBindings(ctx, s.key, subject) {
+	reqs := s.e.bindingsOf(ctx, s.key, subject)
+	if len(reqs) == 0 {
 		return // nobody's token comes from it: nothing to read
 	}
 	if s.board.record(subject, deleted, now) {
-		s.e.enqueue(ctx, s.key, subject)
+		s.e.enqueue(reqs)
 	}
 }
 
@@ -218,7 +218,7 @@ func (s *subscription) rereadAll(ctx context.Context, now time.Time) {
 		}
 		seen[subject] = true
 		if s.board.record(subject, false, now) {
-			s.e.enqueue(ctx, s.key, subject)
+			s.e.enqueue(s.e.bindingsOf(ctx, s.key, subject))
 		}
 	}
 }
