@@ -204,6 +204,12 @@ func run() int {
 		}
 	}
 
+	managerArgs, pprofAddr, err := withPprof(strings.Fields(os.Getenv("BENCH_MANAGER_ARGS")))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 2
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	progress("idptoken-operator benchmark, BENCH_SCALE=%s, x-ratelimit-reset = %s; manager %s; logs in %s",
@@ -220,7 +226,7 @@ func run() int {
 		progress("[%d/%d] %s", i+1, len(rows), w)
 		r := measure(ctx, w, clusterOptions{
 			assets: assets, repo: repo, manager: manager, dir: rowDir, rate: w.rate, reset: reset,
-			lifetime: time.Hour, managerArgs: strings.Fields(os.Getenv("BENCH_MANAGER_ARGS")),
+			lifetime: time.Hour, managerArgs: managerArgs, pprofAddr: pprofAddr,
 			managerEnv: strings.Fields(os.Getenv("BENCH_MANAGER_ENV")),
 		})
 		results = append(results, r)
@@ -261,6 +267,9 @@ type result struct {
 	reqs                   requestCounts // the manager's API-server requests during the sync
 	p50, p99               time.Duration
 	mgr, api               usage // deltas of CPU over the sync; peaks at the end
+	// heapReady, heapSettled: the manager's heap after a GC once all were Ready, and again when
+	// the row's measurements ended (before the write floors).
+	heapReady, heapSettled heapSample
 	failedBindings         int
 	steady                 *steadyResult
 	renewals               *renewalResult
@@ -393,6 +402,9 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 	r.mgr = usage{cpu: mgr1.cpu - mgr0.cpu, peak: mgr1.peak, rss: mgr1.rss}
 	r.api = usage{cpu: api1.cpu - api0.cpu, peak: api1.peak, rss: api1.rss}
 	r.p50, r.p99 = latencies(&created, rw)
+	if r.heapReady, err = liveHeap(ctx, o.pprofAddr, o.dir, "heap-ready.pb.gz"); err != nil {
+		progress("  live heap: %v", err)
+	}
 	if first, last := c.apiSpan.take(); !first.IsZero() {
 		r.auth0First, r.auth0Span = first.Sub(start), last.Sub(first)
 	}
@@ -415,6 +427,9 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 		return fail("%v", err)
 	}
 
+	if r.heapSettled, err = liveHeap(ctx, o.pprofAddr, o.dir, "heap-settled.pb.gz"); err != nil {
+		progress("  live heap: %v", err)
+	}
 	c.stopManager()
 	workers := managerWorkers(o.managerArgs)
 	progress("  all Ready in %.1fs; measuring the API server's write floor (%d Secret creates + %d updates, %d workers)", r.elapsed.Seconds(), w.bindings, w.bindings, workers)

@@ -16,7 +16,7 @@ func printTable(out io.Writer, scale string, results []*result) error {
 	p := func(format string, args ...any) { _, _ = fmt.Fprintf(&b, format, args...) }
 	p("\nidptoken-operator, bin/manager as its own process (BENCH_SCALE=%s)\n\n", scale)
 	if slices.ContainsFunc(results, func(r *result) bool { return !r.w.events }) {
-		p("| workload | all Ready in | target | Auth0 requests (÷ users) | 429s | API-server writes per binding | Secret GETs per binding | create→Ready p50 / p99 | manager peak RSS | manager CPU | kube-apiserver CPU / peak RSS |\n")
+		p("| workload | all Ready in | target | Auth0 requests (÷ users) | 429s | API-server writes per binding | Secret GETs per binding | create→Ready p50 / p99 | manager peak RSS / live heap | manager CPU | kube-apiserver CPU / peak RSS |\n")
 		p("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	}
 	for _, r := range results {
@@ -30,11 +30,11 @@ func printTable(out io.Writer, scale string, results []*result) error {
 		}
 		n := float64(w.bindings)
 		sw, st, other := r.reqs.writes(isSecret), r.reqs.writes(isStatus), r.reqs.writes(isOther)
-		p("| %s | %s | %s | %d (%.2f) | %d | %.2f (Secret %.2f, status %.2f, other %.2f) | %.2f | %s / %s | %.0f MiB | %.1f s (%.1f ms per binding) | %.1f s / %.0f MiB |\n",
+		p("| %s | %s | %s | %d (%.2f) | %d | %.2f (Secret %.2f, status %.2f, other %.2f) | %.2f | %s / %s | %.0f MiB / %s | %.1f s (%.1f ms per binding) | %.1f s / %.0f MiB |\n",
 			w, secs(r.elapsed), target(r), r.auth0Reqs, float64(r.auth0Reqs)/float64(w.users), r.rateLimited,
 			float64(sw+st+other)/n, float64(sw)/n, float64(st)/n, float64(other)/n,
 			float64(r.reqs.gets("secrets"))/n,
-			secs(r.p50), secs(r.p99), kib(r.mgr.peak), r.mgr.cpu, 1000*r.mgr.cpu/n, r.api.cpu, kib(r.api.peak))
+			secs(r.p50), secs(r.p99), kib(r.mgr.peak), megabytes(r.heapReady.live), r.mgr.cpu, 1000*r.mgr.cpu/n, r.api.cpu, kib(r.api.peak))
 	}
 	for _, r := range results {
 		if rr := r.renewals; rr != nil && rr.refreshes > 0 && r.w.restarts {
@@ -86,6 +86,10 @@ func printTable(out io.Writer, scale string, results []*result) error {
 		}
 		p("  creating the bindings took %s; API-server write floor (%d Secret creates + %d updates): %s; M2M tokens issued: %d; bindings ever seen with failedAttempts > 0: %d\n",
 			secs(r.createTook), r.w.bindings, r.w.bindings, secs(r.floor), r.m2mTokens, r.failedBindings)
+		if r.heapReady.live > 0 {
+			p("  manager heap after a GC (pprof): %s with %d goroutines once all were Ready; %s with %d goroutines when the row's measurements ended (profiles heap-ready.pb.gz, heap-settled.pb.gz)\n",
+				megabytes(r.heapReady.live), r.heapReady.goroutines, megabytes(r.heapSettled.live), r.heapSettled.goroutines)
+		}
 		if r.allWritesFloor > 0 {
 			p("  all %d writes of the run (the bindings' creates, the manager's Secrets, statuses and Events) replayed as Secret writes: %s; all Ready took %.2f× that\n",
 				r.allWrites, secs(r.allWritesFloor), r.elapsed.Seconds()/r.allWritesFloor.Seconds())
@@ -151,6 +155,14 @@ func secs(d time.Duration) string {
 }
 
 func kib(v uint64) float64 { return float64(v) / 1024 }
+
+// megabytes is a byte count in MB (10^6, as pprof prints it); – when it was not measured.
+func megabytes(v uint64) string {
+	if v == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f MB", float64(v)/1e6)
+}
 
 // effectiveRate is the Management API rate the operator may use: the tenant's rateLimit (its
 // burst is the same) within the server's.
