@@ -123,7 +123,8 @@ func ownerRef(b *authv1alpha1.IdPTokenBinding) *metav1ac.OwnerReferenceApplyConf
 func (r *BindingReconciler) dropTargets(ctx context.Context, in *bindingInput, all, userDeleted bool) error {
 	b := in.Binding
 	list := &corev1.SecretList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(b.Namespace), client.MatchingFields{bindingSecretIndex: b.Name}); err != nil {
+	// A label selector, not an index: this runs only when the binding's targets change.
+	if err := r.Client.List(ctx, list, client.InNamespace(b.Namespace), client.MatchingLabels{authv1alpha1.LabelBinding: b.Name}); err != nil {
 		return fmt.Errorf("listing the binding's secrets: %w", err)
 	}
 	for i := range list.Items {

@@ -59,15 +59,15 @@ var stripManagedFields = cache.TransformStripManagedFields()
 
 // stripUnreadAndDigest is stripUnread, then the data of a target Secret replaced by digests.
 func stripUnreadAndDigest(obj any) (any, error) {
-	obj, err := stripUnread(obj)
-	if s, ok := obj.(*corev1.Secret); ok && err == nil {
+	if s, ok := obj.(*corev1.Secret); ok {
 		binding.DigestTargetData(s)
 	}
-	return obj, err
+	return stripUnread(obj)
 }
 
 // stripUnread drops what the operator never reads from every cached object: managedFields and
-// kubectl's last-applied-configuration annotation (a second copy of an applied binding's spec).
+// kubectl's last-applied-configuration annotation (a second copy of an applied binding's spec);
+// then it interns the strings bindings and Secrets repeat (internObject).
 func stripUnread(obj any) (any, error) {
 	obj, err := stripManagedFields(obj)
 	if err != nil {
@@ -81,5 +81,6 @@ func stripUnread(obj any) (any, error) {
 			}
 		}
 	}
+	internObject(obj)
 	return obj, nil
 }

@@ -17,12 +17,17 @@ func identityOf(tenant TenantKey, b *authv1alpha1.IdPTokenBinding) binding.Ident
 	return binding.IdentityOf(tenant.String(), b)
 }
 
-// identityIndexValues are the identity-index entries of a binding: its lineage, and the name the
-// versions before length-prefixed identity keys gave it, so that the state collector keeps an
-// unmigrated state Secret for as long as a binding may still migrate it.
+// identityIndexValues are the identity-index entries of a binding: its lineage only. (The name
+// versions before length-prefixed identity keys gave it is not indexed: the state collector
+// computes those names when it finds a state Secret no lineage refers to; see previousHashes.)
 func identityIndexValues(b *authv1alpha1.IdPTokenBinding) []string {
-	key := tenantKeyOf(b)
-	return []string{identityOf(key, b).Hash(), binding.SpecIdentityOf(key.String(), b).PreviousHash()}
+	return []string{identityOf(tenantKeyOf(b), b).Hash()}
+}
+
+// previousHashOf is the name versions before length-prefixed identity keys gave the lineage of
+// b: an unmigrated state Secret of that name is kept while b may still migrate it.
+func previousHashOf(b *authv1alpha1.IdPTokenBinding) string {
+	return binding.SpecIdentityOf(tenantKeyOf(b).String(), b).PreviousHash()
 }
 
 // lineageLocks serialises the refreshes of one identity within the manager, so that two

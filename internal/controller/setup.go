@@ -71,9 +71,6 @@ const (
 	tenantIndex = "spec.tenantRef"
 	// identityIndex: the hash of the identity whose token a binding holds.
 	identityIndex = "identity"
-	// bindingSecretIndex: the name of the binding a managed Secret belongs to (its
-	// auth.idptoken.dev/binding label); queried within the binding's namespace.
-	bindingSecretIndex = "binding"
 	// auth0SubjectIndex: the tenant and the user or connection a binding's token comes from, as
 	// Auth0 events name them (subjectIndexValue).
 	auth0SubjectIndex = "auth0Subject"
@@ -156,11 +153,8 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		func(o client.Object) []string { return eventsIndexValues(o.(*authv1alpha1.IdPTokenBinding)) }); err != nil {
 		return fmt.Errorf("indexing bindings by Auth0 subject: %w", err)
 	}
-	// A binding's Secrets are found through an index: a label selector would test every
-	// managed Secret of the namespace, for every new binding.
-	if err := indexer.IndexField(context.Background(), &corev1.Secret{}, bindingSecretIndex, byLabel(authv1alpha1.LabelBinding)); err != nil {
-		return fmt.Errorf("indexing secrets by binding: %w", err)
-	}
+	// A binding's Secrets are not indexed: they are listed only when its spec.secret.name changed
+	// or it lost its token (dropTargets), and an index would keep two entries per target Secret.
 	if err := indexer.IndexField(context.Background(), &corev1.Secret{}, secretRoleIndex, byLabel(authv1alpha1.LabelRole)); err != nil {
 		return fmt.Errorf("indexing secrets by role: %w", err)
 	}

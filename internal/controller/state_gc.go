@@ -49,6 +49,7 @@ func (c *stateCollector) collect(ctx context.Context) error {
 		return err
 	}
 	now := c.clock.Now()
+	var previous map[string]bool // built when first needed: most runs find every state referred to
 	for i := range states.Items {
 		s := &states.Items[i]
 		id := s.Labels[authv1alpha1.LabelIdentity]
@@ -64,12 +65,37 @@ func (c *stateCollector) collect(ctx context.Context) error {
 		if len(refs.Items) > 0 {
 			continue
 		}
+		if previous == nil {
+			p, err := c.previousHashes(ctx)
+			if err != nil {
+				return err
+			}
+			previous = p
+		}
+		if previous[id] {
+			continue // not migrated yet: a binding still reads it
+		}
 		if err := c.client.Delete(ctx, s, client.Preconditions{UID: &s.UID, ResourceVersion: &s.ResourceVersion}); client.IgnoreNotFound(err) != nil {
 			return err
 		}
 		logf.FromContext(ctx).Info("Deleted a refresh-state Secret no binding refers to", "namespace", s.Namespace, "name", s.Name)
 	}
 	return nil
+}
+
+// previousHashes are the names versions before length-prefixed identity keys gave the lineages
+// of all bindings (previousHashOf). They are computed here, on the collector's rare finding of an
+// unreferenced state, rather than kept in the identity index for every binding.
+func (c *stateCollector) previousHashes(ctx context.Context) (map[string]bool, error) {
+	all := &authv1alpha1.IdPTokenBindingList{}
+	if err := c.client.List(ctx, all, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(all.Items))
+	for i := range all.Items {
+		out[previousHashOf(&all.Items[i])] = true
+	}
+	return out, nil
 }
 
 // collectIdPClients deletes the IdP clients kept for Auth0 outages whose tenant is gone.
