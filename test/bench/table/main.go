@@ -19,9 +19,9 @@
 //
 // Environment: KUBEBUILDER_ASSETS (kube-apiserver, etcd), BENCH_MANAGER (default bin/manager),
 // BENCH_SCALE=small (default; about 10 minutes, with a renewal row, a row of 50,000 unrelated
-// Secrets, a restart row, 1,000 bindings created at 100/s and a renewal row of templated Secrets
-// with a rollout restart target, about 3 of the minutes) or full (the table of issue 11, the two
-// renewal rows and 3,000 bindings created at 100/s),
+// Secrets, a restart row, 1,000 bindings created at 100/s, a renewal row of templated Secrets
+// with a rollout restart target, about 3 of the minutes, and a re-login row) or full (the table
+// of issue 11, the two renewal rows, 3,000 bindings created at 100/s and a re-login row),
 // BENCH_RESET=full (default: x-ratelimit-reset is when the bucket is full again, as
 // Auth0 documents) or next (the next token), BENCH_MANAGER_ARGS (extra flags, space-separated),
 // BENCH_ROWS (a comma list of the rows to run, e.g. 4), BENCH_DIR (logs, kubeconfig and audit
@@ -29,6 +29,9 @@
 // The Auth0 events row (events.go; row 10 of small, 8 of full) runs only when BENCH_ROWS names
 // it: about 7½ minutes, 5 of them stream cuts, which BENCH_EVENTS_CUT (a Go duration, default
 // 5m) shortens, e.g. BENCH_ROWS=10 BENCH_EVENTS_CUT=1m (about 3½ minutes).
+// The re-login row (relogin.go; row 11 of small, 9 of full) syncs 1,000 bindings of 100 users
+// (10,000 of 1,000 in full) with spec.events on, then logs every user in again, 25 a second,
+// and times each login to all of its user's Secrets holding a token of that login.
 // BENCH_MANAGER_ENV (KEY=VALUE pairs, space-separated) is added to the manager's environment
 // only, e.g. BENCH_MANAGER_ENV=GOMEMLIMIT=128MiB. GOMEMLIMIT or GOGC in the bench's own
 // environment is refused: kube-apiserver and etcd would inherit it and every figure would skew.
@@ -86,6 +89,9 @@ type workload struct {
 	// events: the events row (events.go): a tenant with spec.events and five measurements of
 	// what Auth0's Events API does for the bindings; bindings and users are its own.
 	events bool
+	// relogin: the tenant has spec.events on, and after the sync every user logs in again,
+	// reloginRate a second, and the bench times each login to its user's Secrets (relogin.go).
+	relogin bool
 	// optIn: the row runs only when BENCH_ROWS names it.
 	optIn bool
 }
@@ -109,6 +115,9 @@ func (w workload) String() string {
 	if w.restarts {
 		s += ", templated Secrets sharing 1 restart target"
 	}
+	if w.relogin {
+		s += ", events on"
+	}
 	return s
 }
 
@@ -127,6 +136,7 @@ var scales = map[string][]workload{
 		{bindings: 1000, users: 100, rate: 50, tenantRate: 50, createRate: 100},
 		{bindings: 200, users: 20, rate: 50, tenantRate: 50, renewals: restartRowWindow, restarts: true},
 		{rate: 50, tenantRate: 50, events: true, optIn: true},
+		{bindings: 1000, users: 100, rate: 50, tenantRate: 50, relogin: true},
 	},
 	"full": {
 		{bindings: 1000, users: 100, rate: 2},
@@ -137,6 +147,7 @@ var scales = map[string][]workload{
 		{bindings: 3000, users: 300, rate: 50, tenantRate: 50, createRate: 100},
 		{bindings: 1000, users: 100, rate: 50, tenantRate: 50, renewals: restartRowWindow, restarts: true},
 		{rate: 50, tenantRate: 50, events: true, optIn: true},
+		{bindings: 10000, users: 1000, rate: 50, tenantRate: 50, relogin: true},
 	},
 }
 
@@ -276,6 +287,7 @@ type result struct {
 	unrelated              *unrelatedResult
 	due                    *dueResult
 	events                 *eventsResult
+	relogin                *reloginResult
 }
 
 type dueResult struct {
@@ -343,7 +355,7 @@ func measure(ctx context.Context, w workload, o clusterOptions) *result {
 	}
 	c.addUsers(0, w.users+1) // the last one is for a binding created after a restart
 	issued := time.Now()
-	if err := c.createTenant(ctx, w.tenantRate); err != nil {
+	if err := c.createRowTenant(ctx, w); err != nil {
 		return fail("creating the tenant: %v", err)
 	}
 	if _, err := c.audit.read(); err != nil { // skip the manager's start-up
@@ -469,7 +481,7 @@ func measureRenewals(ctx context.Context, c *cluster, w workload, rw *readyWatch
 }
 
 // afterTheSync runs the row's measurements that follow the sync (steady state, renewals, a
-// restart with renewals due, unrelated Secrets) and returns what went wrong.
+// restart with renewals due, unrelated Secrets, re-logins) and returns what went wrong.
 func afterTheSync(ctx context.Context, c *cluster, w workload, o clusterOptions, rw *readyWatch, issued time.Time, r *result) []string {
 	var failures []string
 	fail := func(format string, args ...any) { failures = append(failures, fmt.Sprintf(format, args...)) }
@@ -499,6 +511,11 @@ func afterTheSync(ctx context.Context, c *cluster, w workload, o clusterOptions,
 		} else if r.unrelated.notReady > 0 {
 			fail("%d bindings were not Ready after the unrelated Secrets", r.unrelated.notReady)
 		}
+	}
+	if w.relogin {
+		var fs []string
+		r.relogin, fs = measureRelogin(ctx, c, w)
+		failures = append(failures, fs...)
 	}
 	return failures
 }

@@ -69,6 +69,9 @@ func printTable(out io.Writer, scale string, results []*result) error {
 				r.w, s.window, s.notReady, perMin(float64(s.auth0Reqs)), s.rateLimited, perMin(writes),
 				perMin(float64(s.reqs.gets("secrets"))), perMin(s.mgrCPU))
 		}
+		if r.relogin != nil {
+			p("%s", reloginRow(r))
+		}
 	}
 	for _, r := range results {
 		if r.events != nil {
@@ -109,6 +112,9 @@ func printTable(out io.Writer, scale string, results []*result) error {
 			if r.w.restarts && rr.refreshes > 0 {
 				p("%s", restartDetails(r, rr))
 			}
+		}
+		if r.relogin != nil {
+			p("%s", reloginDetails(r.relogin))
 		}
 	}
 	_, err := io.WriteString(out, b.String())
