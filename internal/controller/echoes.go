@@ -139,26 +139,47 @@ func (w *statusWrites) forget(o client.Object) {
 // re-reading the API server: while the cache still shows what the write replaced, or nothing
 // for a Secret the write created, the write is the newest state there is (one manager writes
 // lineages: leader election). Anything else the cache shows is re-read as before.
+//
+// A write is forgotten when the cache shows it (seen), or ownStateTTL after it: the watch event
+// of a write can arrive before the write is recorded, and nothing would forget it then.
 type ownStates struct {
-	mu   sync.Mutex
-	last map[types.NamespacedName]ownState
+	mu        sync.Mutex
+	clock     clock.PassiveClock
+	last      map[types.NamespacedName]ownState
+	lastSweep time.Time
 }
 
 type ownState struct {
 	from    string // the resourceVersion the write replaced; "" for a create
 	written *corev1.Secret
+	at      time.Time
 }
 
-func newOwnStates() *ownStates { return &ownStates{last: map[types.NamespacedName]ownState{}} }
+// ownStateTTL bounds how long a write is kept: far longer than the cache takes to see it.
+const ownStateTTL = 30 * time.Second
 
-// wrote records a state write that replaced resourceVersion from ("" for a create).
+func newOwnStates(c clock.PassiveClock) *ownStates {
+	return &ownStates{clock: c, last: map[types.NamespacedName]ownState{}}
+}
+
+// wrote records a state write that replaced resourceVersion from ("" for a create), and
+// forgets the writes older than ownStateTTL (looked for at most once per ownStateTTL).
 func (o *ownStates) wrote(from string, s *corev1.Secret) {
 	if s.ResourceVersion == "" {
 		return
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.last[client.ObjectKeyFromObject(s)] = ownState{from: from, written: s.DeepCopy()}
+	now := o.clock.Now()
+	if now.Sub(o.lastSweep) >= ownStateTTL {
+		for k, w := range o.last {
+			if now.Sub(w.at) >= ownStateTTL {
+				delete(o.last, k)
+			}
+		}
+		o.lastSweep = now
+	}
+	o.last[client.ObjectKeyFromObject(s)] = ownState{from: from, written: s.DeepCopy(), at: now}
 }
 
 // ahead returns this manager's last write of the Secret key when the cache, which shows cached
@@ -177,7 +198,7 @@ func (o *ownStates) ahead(key types.NamespacedName, cached *corev1.Secret) *core
 	if cached != nil {
 		cachedRV = cached.ResourceVersion
 	}
-	if cachedRV != w.from {
+	if cachedRV != w.from || o.clock.Since(w.at) >= ownStateTTL {
 		return nil
 	}
 	return w.written.DeepCopy()

@@ -87,7 +87,7 @@ func TestStatusWritesWaitOnlyForACacheBehindTheWrite(t *testing.T) {
 }
 
 func TestOwnStatesStandInOnlyForACacheBehindTheWrite(t *testing.T) {
-	o := newOwnStates()
+	o := newOwnStates(clocktesting.NewFakePassiveClock(time.Now()))
 	key := types.NamespacedName{Namespace: "home", Name: "idptoken-state-0123456789abcdef"}
 	state := func(rv, token string) *corev1.Secret {
 		return &corev1.Secret{
@@ -127,5 +127,28 @@ func TestOwnStatesStandInOnlyForACacheBehindTheWrite(t *testing.T) {
 	o.seen(state("6", "rt-2"))
 	if o.ahead(key, state("5", "rt-1")) != nil {
 		t.Fatal("the write was kept after the cache showed it")
+	}
+}
+
+// A write whose watch event came before the write was recorded is never seen again; it is
+// forgotten after ownStateTTL all the same, so that the map does not keep one Secret per lineage.
+func TestOwnStatesForgetAWriteTheCacheShowedBeforeItWasRecorded(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	o := newOwnStates(clk)
+	state := func(name, rv string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "home", Name: name, ResourceVersion: rv}}
+	}
+	o.seen(state("a", "6")) // the event of the write, first
+	o.wrote("5", state("a", "6"))
+	if o.ahead(types.NamespacedName{Namespace: "home", Name: "a"}, state("a", "5")) == nil {
+		t.Fatal("a fresh write was not used for a cache behind it")
+	}
+	clk.SetTime(clk.Now().Add(ownStateTTL))
+	if o.ahead(types.NamespacedName{Namespace: "home", Name: "a"}, state("a", "5")) != nil {
+		t.Fatal("a write older than ownStateTTL stood in for the cache")
+	}
+	o.wrote("", state("b", "9")) // a later write sweeps the old one away
+	if _, kept := o.last[types.NamespacedName{Namespace: "home", Name: "a"}]; kept || len(o.last) != 1 {
+		t.Fatalf("kept %d writes, want only the new one", len(o.last))
 	}
 }

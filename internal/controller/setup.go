@@ -132,7 +132,7 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 	}
 	r.writes = newOwnWrites()
 	r.status = newStatusWrites(r.Clock)
-	r.states = newOwnStates()
+	r.states = newOwnStates(r.Clock)
 	r.lineage = newLineageLocks()
 	r.shares = newTenantShares(workers)
 	if r.Holder == "" {
