@@ -70,9 +70,10 @@ func (w *ownWrites) predicate() predicate.Predicate {
 // event or a scheduled renewal arriving just after the write) waits for the cache instead of
 // acting on an old status and failing its own status write with a conflict.
 type statusWrites struct {
-	mu    sync.Mutex
-	clock clock.PassiveClock
-	last  map[types.NamespacedName]statusWrite
+	mu        sync.Mutex
+	clock     clock.PassiveClock
+	last      map[types.NamespacedName]statusWrite
+	lastSweep time.Time
 }
 
 type statusWrite struct {
@@ -89,14 +90,25 @@ func newStatusWrites(c clock.PassiveClock) *statusWrites {
 }
 
 // wrote records that a status write replaced the object at resourceVersion from with to. A
-// write that changed nothing (to == from) leaves nothing to wait for.
+// write that changed nothing (to == from) leaves nothing to wait for. Writes older than
+// statusLagLimit are forgotten here too (looked for at most once per statusLagLimit): one whose
+// watch event came before it was recorded is otherwise kept until the binding's next pass.
 func (w *statusWrites) wrote(key types.NamespacedName, from, to string) {
 	if from == "" || to == "" || from == to {
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.last[key] = statusWrite{from: from, at: w.clock.Now()}
+	now := w.clock.Now()
+	if now.Sub(w.lastSweep) >= statusLagLimit {
+		for k, last := range w.last {
+			if now.Sub(last.at) > statusLagLimit {
+				delete(w.last, k)
+			}
+		}
+		w.lastSweep = now
+	}
+	w.last[key] = statusWrite{from: from, at: now}
 }
 
 // behind tells whether o is the object a recent status write replaced: the cache has not seen

@@ -84,6 +84,15 @@ func TestStatusWritesWaitOnlyForACacheBehindTheWrite(t *testing.T) {
 	if p.Delete(event.DeleteEvent{Object: obj("17")}) || w.behind(obj("17")) {
 		t.Fatal("a deleted binding's write was kept, or its deletion queued by the observer")
 	}
+
+	// A write the observer saw before it was recorded is forgotten by a later write of another
+	// binding once statusLagLimit has passed, not kept until its own binding's next pass.
+	w.wrote(key, "19", "20")
+	clk.SetTime(clk.Now().Add(statusLagLimit + time.Second))
+	w.wrote(types.NamespacedName{Namespace: key.Namespace, Name: "other"}, "1", "2")
+	if len(w.last) != 1 {
+		t.Fatalf("kept %d writes, want only the new one", len(w.last))
+	}
 }
 
 func TestOwnStatesStandInOnlyForACacheBehindTheWrite(t *testing.T) {
