@@ -128,6 +128,9 @@ func (r *reporter) token(p *Pass) {
 	}
 	if p.TargetWritten {
 		st.LastSyncTime = metaTime(r.f.Now)
+		if RenewedThroughAnotherBinding(b, p) {
+			return // routine: the binding that refreshed has its Refreshed Event
+		}
 		reason, how := "Synced", "read from Auth0"
 		switch d := Decide(r.f); {
 		case p.Refreshed:
@@ -140,6 +143,19 @@ func (r *reporter) token(p *Pass) {
 		r.event(corev1.EventTypeNormal, reason, "WriteSecret",
 			fmt.Sprintf("Wrote the token (%s) to Secret %s; it expires %s", how, b.Spec.Secret.Name, p.Held.ExpiryText()))
 	}
+}
+
+// RenewedThroughAnotherBinding tells whether a pass that wrote the binding's Secret only carried
+// a renewal another binding of the identity made: the binding was Ready, did not refresh or read
+// Auth0 itself, and the token written is a later refresh of the one its status reports. Such a
+// pass records no Event: one Refreshed Event per refresh (on the binding that made it) says
+// what happened, and an Event on each of the identity's bindings at every renewal was the
+// largest write a renewal made that nothing needs (status.lastSyncTime and lastRefreshTime
+// still record it on each binding). A restored, first or re-read Secret is reported as before.
+func RenewedThroughAnotherBinding(b *authv1alpha1.IdPTokenBinding, p *Pass) bool {
+	h, prev := p.Held, b.Status.LastRefreshTime
+	return h != nil && !p.Refreshed && !p.ReadAuth0 && prev != nil && !h.LastRefresh.IsZero() &&
+		h.LastRefresh.After(prev.Time) && meta.IsStatusConditionTrue(b.Status.Conditions, authv1alpha1.ConditionReady)
 }
 
 // succeeded reports a pass without failure.

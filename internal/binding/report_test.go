@@ -2,6 +2,7 @@ package binding
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -319,5 +320,49 @@ func TestNextRefreshTimeIsNeverInThePastAfterGivingUp(t *testing.T) {
 	p.Revoked, p.Held = true, nil
 	if st, _ := Report(f, p); st.NextRefreshTime != nil || st.ExpiresAt != nil {
 		t.Fatalf("a deleted user's binding still reports a token: next %v, expires %v", st.NextRefreshTime, st.ExpiresAt)
+	}
+}
+
+// A renewal reaches each binding of an identity; only the binding that refreshed records an
+// Event. A restored, first, re-read or recovering write still records one.
+func TestOnlyTheBindingThatRefreshedRecordsTheRenewal(t *testing.T) {
+	ready := []metav1.Condition{{Type: authv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: authv1alpha1.ReasonSynced}}
+	notReady := []metav1.Condition{{Type: authv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: authv1alpha1.ReasonRefreshFailed}}
+	earlier, later := metav1.NewTime(now.Add(-time.Hour)), now.Add(-time.Minute)
+	tests := map[string]struct {
+		conditions  []metav1.Condition
+		lastRefresh *metav1.Time // the binding's status before the pass
+		held        time.Time    // the LastRefresh of the token written
+		pass        Pass
+		wantReason  string // "" for no Event
+	}{
+		"a renewal another binding made":          {conditions: ready, lastRefresh: &earlier, held: later},
+		"the binding that refreshed":              {conditions: ready, lastRefresh: &earlier, held: later, pass: Pass{Refreshed: true, Refreshes: 1}, wantReason: "Refreshed"},
+		"the Secret restored (same refresh)":      {conditions: ready, lastRefresh: &earlier, held: earlier.Time, wantReason: "Synced"},
+		"the first write":                         {conditions: nil, held: later, wantReason: "Synced"},
+		"a renewal reaching a binding not Ready":  {conditions: notReady, lastRefresh: &earlier, held: later, wantReason: "Synced"},
+		"a read from Auth0 (a new login)":         {conditions: ready, lastRefresh: &earlier, held: later, pass: Pass{ReadAuth0: true}, wantReason: "Synced"},
+		"a token never refreshed, read elsewhere": {conditions: ready, lastRefresh: &earlier, held: time.Time{}, wantReason: "Synced"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			b := testBinding()
+			b.Status.Conditions, b.Status.LastRefreshTime = tc.conditions, tc.lastRefresh
+			h := testHeld(b)
+			h.LastRefresh = tc.held
+			p := tc.pass
+			p.Held, p.TargetWritten = h, true
+			st, events := Report(testFacts(b, h), &p)
+			var reasons []string
+			for _, e := range events {
+				reasons = append(reasons, e.Reason)
+			}
+			if want := []string{tc.wantReason}; (tc.wantReason == "" && len(reasons) != 0) || (tc.wantReason != "" && !slices.Equal(reasons, want)) {
+				t.Errorf("events %v, want %q", reasons, tc.wantReason)
+			}
+			if st.LastSyncTime == nil || (!tc.held.IsZero() && !st.LastRefreshTime.Time.Equal(tc.held)) {
+				t.Errorf("status lastSyncTime %v, lastRefreshTime %v: the write must still be recorded", st.LastSyncTime, st.LastRefreshTime)
+			}
+		})
 	}
 }
