@@ -77,8 +77,10 @@ type statusWrites struct {
 }
 
 type statusWrite struct {
-	from string    // the resourceVersion the write replaced
-	at   time.Time // when; a cache still behind after statusLagLimit is not waited for
+	// from is the resourceVersion the write replaced; "" for a write made without one (the
+	// Restarter's patch of status.lastRolloutRestart), which knows only to.
+	from, to string
+	at       time.Time // when; a cache still behind after statusLagLimit is not waited for
 }
 
 // statusLagLimit bounds the wait for the cache: past it, a pass goes ahead (and a conflict on
@@ -108,7 +110,20 @@ func (w *statusWrites) wrote(key types.NamespacedName, from, to string) {
 		}
 		w.lastSweep = now
 	}
-	w.last[key] = statusWrite{from: from, at: now}
+	w.last[key] = statusWrite{from: from, to: to, at: now}
+}
+
+// wroteOver records a status write made without a resourceVersion precondition, which produced
+// resourceVersion to: a pass waits until the cache shows to (the watch delivers it before any
+// later version), or statusLagLimit. Without it, a pass starting from the object just before
+// such a write fails its own optimistic status write with a conflict.
+func (w *statusWrites) wroteOver(key types.NamespacedName, to string) {
+	if to == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last[key] = statusWrite{to: to, at: w.clock.Now()}
 }
 
 // behind tells whether o is the object a recent status write replaced: the cache has not seen
@@ -121,7 +136,9 @@ func (w *statusWrites) behind(o client.Object) bool {
 	if !ok {
 		return false
 	}
-	if last.from != o.GetResourceVersion() || w.clock.Since(last.at) > statusLagLimit {
+	rv := o.GetResourceVersion()
+	seen := rv == last.to || (last.from != "" && rv != last.from)
+	if seen || w.clock.Since(last.at) > statusLagLimit {
 		delete(w.last, key)
 		return false
 	}

@@ -161,3 +161,26 @@ func TestOwnStatesForgetAWriteTheCacheShowedBeforeItWasRecorded(t *testing.T) {
 		t.Fatalf("kept %d writes, want only the new one", len(o.last))
 	}
 }
+
+// The Restarter's unconditional patch of status.lastRolloutRestart knows only the version it
+// produced: a pass waits until the cache shows that version (or statusLagLimit).
+func TestStatusWritesWaitForARestartReportTheCacheHasNotShown(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	w := newStatusWrites(clk)
+	key := types.NamespacedName{Namespace: "ns", Name: "b"}
+	obj := func(rv string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "b", ResourceVersion: rv}}
+	}
+	w.wroteOver(key, "30")
+	if !w.behind(obj("29")) {
+		t.Fatal("a pass starting from the binding before the restart's patch went ahead: its status write would conflict")
+	}
+	if w.observer().Update(event.UpdateEvent{ObjectOld: obj("29"), ObjectNew: obj("30")}) || w.behind(obj("30")) {
+		t.Fatal("the cache showed the patch, and a pass still waited (or the observer queued it)")
+	}
+	w.wroteOver(key, "40")
+	clk.SetTime(clk.Now().Add(statusLagLimit + time.Second))
+	if w.behind(obj("39")) {
+		t.Fatal("a pass waited past statusLagLimit")
+	}
+}

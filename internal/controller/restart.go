@@ -71,6 +71,9 @@ type Restarter struct {
 	// and a selector) is restarted once.
 	window map[string]time.Time
 	wake   chan struct{}
+	// status: the binding reconciler's record of status writes, told of each restart's patch
+	// so that a pass starting just before it waits for the cache instead of conflicting.
+	status *statusWrites
 }
 
 // restartKey names one target of one namespace: a workload by name, or a label selector.

@@ -220,7 +220,9 @@ func permanentRestartError(err error) bool {
 }
 
 // reportRestarts sets status.lastRolloutRestart of the bindings whose workloads were restarted,
-// with a merge patch without resourceVersion: it never conflicts with the reconciler's writes.
+// with a merge patch without resourceVersion: it never conflicts with the reconciler's writes,
+// and the reconciler is told of it (statusWrites.wroteOver) so that its next write does not
+// conflict with it either.
 func (r *Restarter) reportRestarts(ctx context.Context, restarted map[types.NamespacedName]bool, now time.Time) {
 	at := metav1.NewTime(now.Truncate(time.Second))
 	raw, err := at.MarshalJSON()
@@ -232,6 +234,8 @@ func (r *Restarter) reportRestarts(ctx context.Context, restarted map[types.Name
 		b := &authv1alpha1.IdPTokenBinding{ObjectMeta: metav1.ObjectMeta{Namespace: nn.Namespace, Name: nn.Name}}
 		if err := r.Client.Status().Patch(ctx, b, patch, client.FieldOwner(FieldManager)); client.IgnoreNotFound(err) != nil {
 			logf.FromContext(ctx).Error(err, "Failed to record the rollout restart in the binding's status", "namespace", nn.Namespace, "name", nn.Name)
+		} else if err == nil && r.status != nil {
+			r.status.wroteOver(nn, b.ResourceVersion)
 		}
 	}
 }

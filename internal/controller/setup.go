@@ -108,14 +108,16 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 			return err
 		}
 	}
-	restarts := &Restarter{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: opts.Clock}
+	// One record of status writes: the reconciler's own and the Restarter's lastRolloutRestart.
+	status := newStatusWrites(opts.Clock)
+	restarts := &Restarter{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: opts.Clock, status: status}
 	if err := mgr.Add(restarts); err != nil {
 		return err
 	}
 	if err := (&BindingReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: recorder, Clock: opts.Clock,
 		Tenants: tenants, Jitter: opts.Jitter, ClusterResourceNamespace: opts.ClusterResourceNamespace, OnVaultGap: opts.OnVaultGap,
-		Holder: opts.ClaimHolder, Restarts: restarts, Events: events,
+		Holder: opts.ClaimHolder, Restarts: restarts, Events: events, status: status,
 	}).SetupWithManager(mgr, max(opts.MaxConcurrentReconciles, 1)); err != nil {
 		return err
 	}
@@ -131,7 +133,9 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 		return fmt.Errorf("binding controller: a dependency is nil")
 	}
 	r.writes = newOwnWrites()
-	r.status = newStatusWrites(r.Clock)
+	if r.status == nil {
+		r.status = newStatusWrites(r.Clock)
+	}
 	r.states = newOwnStates(r.Clock)
 	r.lineage = newLineageLocks()
 	r.shares = newTenantShares(workers)
