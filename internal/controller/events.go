@@ -245,29 +245,63 @@ func (e *Events) setStatus(key TenantKey, s EventsStatus) {
 	}
 }
 
-// bindingsOf are the requests of the tenant's subject's bindings (the cache's own objects are
-// not copied); none when the cache cannot say.
-func (e *Events) bindingsOf(ctx context.Context, key TenantKey, subject string) []reconcile.Request {
+// noticed are the bindings an Auth0 event is about, in two groups: one binding of each lineage
+// (leads), and the others. A lead's pass reads Auth0 and renews the lineage; its state write
+// queues the lineage's other bindings (stateToBindings), which copy the token without reading
+// Auth0 again. Queued all at once, the others would only wait for the lineage's lock or their
+// tenant's share of the workers, and step back: a thousand logins took a minute to reach every
+// Secret. The others are queued too, fanOutLag later, in case the lead writes nothing (a lead
+// that may no longer use its tenant, say).
+type noticed struct {
+	leads, others []reconcile.Request
+}
+
+// fanOutLag is how long after its lineage's lead a binding an event is about is queued.
+const fanOutLag = 2 * time.Second
+
+// bindingsOf are the tenant's subject's bindings (the cache's own objects are not copied);
+// none when the cache cannot say.
+func (e *Events) bindingsOf(ctx context.Context, key TenantKey, subject string) noticed {
 	list := &authv1alpha1.IdPTokenBindingList{}
 	if err := e.Client.List(ctx, list, client.MatchingFields{auth0SubjectIndex: subjectIndexValue(key, subject)}, client.UnsafeDisableDeepCopy); err != nil {
 		logf.FromContext(ctx).Error(err, "Failed to list the bindings of an Auth0 event", "tenant", key.String())
-		return nil
+		return noticed{}
 	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
+	var n noticed
+	led := map[string]bool{}
 	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		b := &list.Items[i]
+		req := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)}
+		if lineage := identityOf(key, b).Hash(); !led[lineage] {
+			led[lineage] = true
+			n.leads = append(n.leads, req)
+		} else {
+			n.others = append(n.others, req)
+		}
 	}
-	return reqs
+	return n
 }
 
-// enqueue queues requests on the binding controller's queue.
-func (e *Events) enqueue(reqs []reconcile.Request) {
+func (n noticed) empty() bool { return len(n.leads) == 0 }
+
+// enqueue queues the bindings of a notice on the binding controller's queue: the leads now, the
+// others fanOutLag later; all now for a deletion (each binding must drop its own Secret, and
+// the lead drops the state the others would have been queued by).
+func (e *Events) enqueue(n noticed, deleted bool) {
 	e.mu.Lock()
 	q := e.bindingQ
 	e.mu.Unlock()
-	if q != nil {
-		for _, r := range reqs {
+	if q == nil {
+		return
+	}
+	for _, r := range n.leads {
+		q.Add(r)
+	}
+	for _, r := range n.others {
+		if deleted {
 			q.Add(r)
+		} else {
+			q.AddAfter(r, fanOutLag)
 		}
 	}
 }

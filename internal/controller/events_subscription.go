@@ -146,7 +146,7 @@ func (s *subscription) tick(ctx context.Context, offsets *offsetStore) {
 		}
 		now := s.e.Clock.Now()
 		for _, subject := range s.board.due(now) {
-			s.e.enqueue(s.e.bindingsOf(ctx, s.key, subject))
+			s.e.enqueue(s.e.bindingsOf(ctx, s.key, subject), false) // a deletion is never held back
 		}
 		if now.Sub(lastFlush) >= offsetFlushEvery {
 			lastFlush = now
@@ -194,12 +194,12 @@ func (s *subscription) handle(ctx context.Context, ev auth0events.Event) {
 	default:
 		return
 	}
-	reqs := s.e.bindingsOf(ctx, s.key, subject)
-	if len(reqs) == 0 {
+	bound := s.e.bindingsOf(ctx, s.key, subject)
+	if bound.empty() {
 		return // nobody's token comes from it: nothing to read
 	}
 	if s.board.record(subject, deleted, now) {
-		s.e.enqueue(reqs)
+		s.e.enqueue(bound, deleted)
 	}
 }
 
@@ -218,7 +218,7 @@ func (s *subscription) rereadAll(ctx context.Context, now time.Time) {
 		}
 		seen[subject] = true
 		if s.board.record(subject, false, now) {
-			s.e.enqueue(s.e.bindingsOf(ctx, s.key, subject))
+			s.e.enqueue(s.e.bindingsOf(ctx, s.key, subject), false)
 		}
 	}
 }
