@@ -209,6 +209,21 @@ func (s Step) Lineage() bool {
 	return false
 }
 
+// External tells whether the step asks Auth0 or the IdP (and so holds one of its tenant's share
+// of the workers; see the controller's tenantShares).
+func (s Step) External() bool { return s == StepRefresh || s == StepReadAuth0 }
+
+// AfterExternal tells whether the step only writes to the API server what the pass's external
+// requests brought (the refresh state, the binding's Secrets): no external request follows it
+// in a pass, so the tenant's share of the workers is given back before it.
+func (s Step) AfterExternal() bool {
+	switch s {
+	case StepPersist, StepWriteTarget, StepDropLegacy, StepDropOldTargets, StepDropAllTargets, StepDropState:
+		return true
+	}
+	return false
+}
+
 // Pass is what a pass has done so far; each step records its result here.
 type Pass struct {
 	// Blocked is the precheck's refusal: nothing is requested from Auth0 or an IdP.

@@ -82,6 +82,7 @@ func drive(t testing.TB, f *Facts, o outcomes) ([]string, *Pass) {
 	p := Start(f)
 	var steps []string
 	unlocked := false // the controller releases the identity's lock at the first non-lineage step
+	released := false // and the tenant's share of the workers at the first step after the external ones
 	for range MaxSteps {
 		step := Next(f, p)
 		if step == StepDone {
@@ -91,7 +92,11 @@ func drive(t testing.TB, f *Facts, o outcomes) ([]string, *Pass) {
 		if step.Lineage() && unlocked {
 			t.Fatalf("steps %v: a lineage step after the identity's lock was released", steps)
 		}
+		if step.External() && released {
+			t.Fatalf("steps %v: a request to Auth0 or the IdP after the tenant's share was given back", steps)
+		}
 		unlocked = unlocked || !step.Lineage()
+		released = released || step.AfterExternal()
 		switch step {
 		case StepDropAllTargets, StepDropOldTargets:
 			p.RecordTargetsDropped()

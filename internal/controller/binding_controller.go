@@ -154,7 +154,13 @@ func (r *BindingReconciler) run(ctx context.Context, in *bindingInput) (*binding
 			in.unlock()
 			in.unlock = nil
 		}
-		if step == binding.StepRefresh || step == binding.StepReadAuth0 {
+		if step.AfterExternal() && in.releaseShare != nil {
+			// Auth0 and the IdP have answered: the API-server writes that follow do not hold
+			// the tenant's share, so that its other passes may ask while these write.
+			in.releaseShare()
+			in.releaseShare = nil
+		}
+		if step.External() {
 			if in.releaseShare == nil && r.shares != nil {
 				release, ok := r.shares.try(in.tenantKey)
 				if !ok {
