@@ -66,6 +66,12 @@ const EventSource = "idptoken-operator"
 // ReconcileTimeout bounds one reconcile pass.
 const ReconcileTimeout = 2 * time.Minute
 
+// The Event recorder's writers and queue (eventrec.Options).
+const (
+	eventWriters = 8
+	eventQueue   = 4096
+)
+
 // Field indexes of the cache.
 const (
 	// tenantIndex: the TenantKey (kind, namespace, name) of the tenant a binding uses.
@@ -98,7 +104,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	tenants := NewTenantClients(opts.NewManagementAPI)
 	// Events are written by eventrec, not controller-runtime's recorder: client-go's broadcaster
 	// holds a copy of every Event for six minutes (about 1 KiB each; 10 MB at 10,000 bindings).
-	recorder := eventrec.New(mgr.GetClient(), mgr.GetScheme(), EventSource, eventrec.Options{Clock: opts.Clock})
+	// Its queue holds a sync's burst (an Event per binding, at the pace bindings become Ready:
+	// 10,000 in a minute) and 8 writers keep up with it; a full queue drops Events and logs it.
+	recorder := eventrec.New(mgr.GetClient(), mgr.GetScheme(), EventSource,
+		eventrec.Options{Clock: opts.Clock, Workers: eventWriters, QueueSize: eventQueue})
 	if err := mgr.Add(recorder); err != nil {
 		return err
 	}
