@@ -91,7 +91,7 @@ type workload struct {
 	// what Auth0's Events API does for the bindings; bindings and users are its own.
 	events bool
 	// relogin: the tenant has spec.events on, and after the sync every user logs in again,
-	// reloginRate a second, and the bench times each login to its user's Secrets (relogin.go).
+	// BENCH_RELOGIN_RATE (default 10) a second, and the bench times each login to its user's Secrets (relogin.go).
 	relogin bool
 	// optIn: the row runs only when BENCH_ROWS names it.
 	optIn bool

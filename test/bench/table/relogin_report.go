@@ -8,7 +8,7 @@ import (
 // reloginLabel names the re-login part of row w.
 func reloginLabel(w workload, rr *reloginResult) string {
 	return fmt.Sprintf("re-login: %s users log in again (%d/s over %s), events on, after the sync of %s bindings",
-		thousands(rr.users), reloginRate, secs(rr.logins), thousands(w.bindings))
+		thousands(rr.users), rr.rate, secs(rr.logins), thousands(w.bindings))
 }
 
 // reloginRow is the re-login part's line below the main table, in its columns.

@@ -89,7 +89,7 @@ func TestReloginRowSaysWhetherOneReadPerUserHeld(t *testing.T) {
 		rr    reloginResult
 		wants []string
 	}{
-		{"one read per user", reloginResult{users: 100, secrets: 1000, logins: 4 * time.Second, allDone: 5 * time.Second, auth0Reqs: 100,
+		{"one read per user", reloginResult{users: 100, secrets: 1000, rate: 25, logins: 4 * time.Second, allDone: 5 * time.Second, auth0Reqs: 100,
 			latency: spreadOf(ms(200, 300, 900)), reqs: requestCounts{"update secrets 200": 1000, "patch idptokenbindings/status 200": 1000}},
 			[]string{"| re-login: 100 users log in again (25/s over 4.00 s), events on, after the sync of 1,000 bindings |",
 				"every Secret renewed 5.00 s after the first login", "1.00 Auth0 requests per changed user ≤ 1.00 (met)", "| 100 (1.00) |",
