@@ -73,7 +73,7 @@ type clusterOptions struct {
 	reset                      auth0sim.ResetMode
 	lifetime                   time.Duration // IdP access tokens
 	managerArgs                []string
-	pprofAddr                  string // the manager's --pprof-bind-address (in managerArgs)
+	pprofAddr                  string   // the manager's --pprof-bind-address (in managerArgs)
 	managerEnv                 []string // KEY=VALUE for the manager only (BENCH_MANAGER_ENV)
 	// restarts: a restart row (clusterOptions.forRestarts): the detailed audit policy, the
 	// operator's namespace created before the manager starts, templated bindings.
