@@ -78,6 +78,9 @@ func main() {
 		setupLog.Info("Set GOMEMLIMIT from the container's memory limit", "bytes", limit)
 	}
 
+	percent, fromEnv := setGCPercent(os.LookupEnv)
+	setupLog.Info("Garbage collection", "GOGC", percent, "fromEnvironment", fromEnv)
+
 	if maxConcurrentReconciles < 1 {
 		setupLog.Error(fmt.Errorf("--max-concurrent-reconciles must be at least 1, got %d", maxConcurrentReconciles), "Invalid flags")
 		os.Exit(1)
