@@ -42,13 +42,18 @@ func TestOwnWritesFiltersOnlyEchoes(t *testing.T) {
 	}
 }
 
-func TestStatusWritesWaitOnlyForACacheBehindTheWrite(t *testing.T) {
+// statusWritesFixture is a statusWrites on a fake clock, the key of binding ns/b, and that
+// binding's object at a resourceVersion (a Secret stands in: only the metadata is read).
+func statusWritesFixture() (*statusWrites, *clocktesting.FakePassiveClock, types.NamespacedName, func(rv string) *corev1.Secret) {
 	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
-	w := newStatusWrites(clk)
-	key := types.NamespacedName{Namespace: "ns", Name: "b"}
 	obj := func(rv string) *corev1.Secret {
 		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "b", ResourceVersion: rv}}
 	}
+	return newStatusWrites(clk), clk, types.NamespacedName{Namespace: "ns", Name: "b"}, obj
+}
+
+func TestStatusWritesWaitOnlyForACacheBehindTheWrite(t *testing.T) {
+	w, clk, key, obj := statusWritesFixture()
 
 	w.wrote(key, "10", "11")
 	if !w.behind(obj("10")) {
@@ -165,12 +170,7 @@ func TestOwnStatesForgetAWriteTheCacheShowedBeforeItWasRecorded(t *testing.T) {
 // The Restarter's unconditional patch of status.lastRolloutRestart knows only the version it
 // produced: a pass waits until the cache shows that version (or statusLagLimit).
 func TestStatusWritesWaitForARestartReportTheCacheHasNotShown(t *testing.T) {
-	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
-	w := newStatusWrites(clk)
-	key := types.NamespacedName{Namespace: "ns", Name: "b"}
-	obj := func(rv string) *corev1.Secret {
-		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "b", ResourceVersion: rv}}
-	}
+	w, clk, key, obj := statusWritesFixture()
 	w.wroteOver(key, "30")
 	if !w.behind(obj("29")) {
 		t.Fatal("a pass starting from the binding before the restart's patch went ahead: its status write would conflict")

@@ -7,9 +7,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,13 +21,7 @@ import (
 // lineage's other bindings fanOutLag later (the lead's state write brings them sooner); a
 // deletion queues every binding at once.
 func TestAnEventQueuesOneBindingPerLineageFirst(t *testing.T) {
-	sch := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(sch); err != nil {
-		t.Fatal(err)
-	}
-	if err := authv1alpha1.AddToScheme(sch); err != nil {
-		t.Fatal(err)
-	}
+	sch := unitScheme(t)
 	bind := func(name, user, conn string) client.Object {
 		return &authv1alpha1.IdPTokenBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "team-a"},

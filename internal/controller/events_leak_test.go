@@ -7,9 +7,7 @@ import (
 	"testing"
 	"time"
 
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -37,13 +35,7 @@ func TestEventsLeaveNoConnectionOrGoroutineBehind(t *testing.T) {
 		}
 		return c
 	}
-	sch := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(sch); err != nil {
-		t.Fatal(err)
-	}
-	if err := authv1alpha1.AddToScheme(sch); err != nil {
-		t.Fatal(err)
-	}
+	sch := unitScheme(t)
 	c := fake.NewClientBuilder().WithScheme(sch).
 		WithIndex(&authv1alpha1.IdPTokenBinding{}, auth0SubjectIndex, func(o client.Object) []string {
 			return eventsIndexValues(o.(*authv1alpha1.IdPTokenBinding))

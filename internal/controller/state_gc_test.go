@@ -8,8 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -40,13 +38,7 @@ func TestStateCollectorKeepsEveryStateABindingMayStillRead(t *testing.T) {
 		state("orphan", "0123456789abcdef", time.Hour),
 		state("young-orphan", "fedcba9876543210", 10*time.Second),
 	}
-	sch := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(sch); err != nil {
-		t.Fatal(err)
-	}
-	if err := authv1alpha1.AddToScheme(sch); err != nil {
-		t.Fatal(err)
-	}
+	sch := unitScheme(t)
 	c := fake.NewClientBuilder().WithScheme(sch).WithObjects(objs...).
 		WithIndex(&authv1alpha1.IdPTokenBinding{}, identityIndex, func(o client.Object) []string {
 			return identityIndexValues(o.(*authv1alpha1.IdPTokenBinding))
