@@ -65,12 +65,10 @@ func (w *ownWrites) predicate() predicate.Predicate {
 	}
 }
 
-// statusWrites remembers, per binding, the resourceVersion its last status write produced until
-// the cache has shown it. A pass that would start from any other object (a watch event or a
-// scheduled renewal arriving just after the write) waits for the cache instead of acting on an
-// old status and failing its own status write with a conflict. "Any other", not only "the one
-// the write replaced": a pass may have started from an object fresher than the cache, and the
-// object it replaced is then not the one the cache still shows.
+// statusWrites remembers, per binding, the resourceVersion its last status write started from
+// until the cache has seen that write. A pass that would start from the older object (a watch
+// event or a scheduled renewal arriving just after the write) waits for the cache instead of
+// acting on an old status and failing its own status write with a conflict.
 type statusWrites struct {
 	mu        sync.Mutex
 	clock     clock.PassiveClock
@@ -79,8 +77,10 @@ type statusWrites struct {
 }
 
 type statusWrite struct {
-	to string    // the resourceVersion the write produced
-	at time.Time // when; a cache still behind after statusLagLimit is not waited for
+	// from is the resourceVersion the write replaced; "" for a write made without one (the
+	// Restarter's patch of status.lastRolloutRestart), which knows only to.
+	from, to string
+	at       time.Time // when; a cache still behind after statusLagLimit is not waited for
 }
 
 // statusLagLimit bounds the wait for the cache: past it, a pass goes ahead (and a conflict on
@@ -92,21 +92,11 @@ func newStatusWrites(c clock.PassiveClock) *statusWrites {
 }
 
 // wrote records that a status write replaced the object at resourceVersion from with to. A
-// write that changed nothing (to == from) leaves nothing to wait for.
+// write that changed nothing (to == from) leaves nothing to wait for. Writes older than
+// statusLagLimit are forgotten here too (looked for at most once per statusLagLimit): one whose
+// watch event came before it was recorded is otherwise kept until the binding's next pass.
 func (w *statusWrites) wrote(key types.NamespacedName, from, to string) {
-	if from == to {
-		return
-	}
-	w.wroteOver(key, to)
-}
-
-// wroteOver records a status write that produced resourceVersion to, made with or without a
-// resourceVersion precondition (the Restarter's patch of status.lastRolloutRestart has none).
-// Writes older than statusLagLimit are forgotten here too (looked for at most once per
-// statusLagLimit): one whose watch event came before it was recorded, and that no later event
-// followed, is otherwise kept until the binding's next pass.
-func (w *statusWrites) wroteOver(key types.NamespacedName, to string) {
-	if to == "" {
+	if from == "" || to == "" || from == to {
 		return
 	}
 	w.mu.Lock()
@@ -120,11 +110,24 @@ func (w *statusWrites) wroteOver(key types.NamespacedName, to string) {
 		}
 		w.lastSweep = now
 	}
-	w.last[key] = statusWrite{to: to, at: now}
+	w.last[key] = statusWrite{from: from, to: to, at: now}
 }
 
-// behind tells whether a pass starting from o would start from an object older than the last
-// status write: the cache has not shown the write yet.
+// wroteOver records a status write made without a resourceVersion precondition, which produced
+// resourceVersion to: a pass waits until the cache shows to (the watch delivers it before any
+// later version), or statusLagLimit. Without it, a pass starting from the object just before
+// such a write fails its own optimistic status write with a conflict.
+func (w *statusWrites) wroteOver(key types.NamespacedName, to string) {
+	if to == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last[key] = statusWrite{to: to, at: w.clock.Now()}
+}
+
+// behind tells whether o is the object a recent status write replaced: the cache has not seen
+// the write yet.
 func (w *statusWrites) behind(o client.Object) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -133,30 +136,21 @@ func (w *statusWrites) behind(o client.Object) bool {
 	if !ok {
 		return false
 	}
-	if o.GetResourceVersion() == last.to || w.clock.Since(last.at) > statusLagLimit {
+	rv := o.GetResourceVersion()
+	seen := rv == last.to || (last.from != "" && rv != last.from)
+	if seen || w.clock.Since(last.at) > statusLagLimit {
 		delete(w.last, key)
 		return false
 	}
 	return true
 }
 
-// shown forgets the write when an update event shows it: as its new object, or as the old one
-// of a later change (the watch delivers versions in order, so the cache is past the write).
-func (w *statusWrites) shown(oldObj, newObj client.Object) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	key := client.ObjectKeyFromObject(newObj)
-	if last, ok := w.last[key]; ok && (newObj.GetResourceVersion() == last.to || oldObj.GetResourceVersion() == last.to) {
-		delete(w.last, key)
-	}
-}
-
-// observer forgets a write once the cache has shown it, or the binding is gone. It never queues
-// anything: status writes are the operator's own.
+// observer forgets a write once the cache has seen a newer object, or the binding is gone.
+// It never queues anything: status writes are the operator's own.
 func (w *statusWrites) observer() predicate.Predicate {
 	return predicate.Funcs{
 		CreateFunc:  func(event.CreateEvent) bool { return false },
-		UpdateFunc:  func(e event.UpdateEvent) bool { w.shown(e.ObjectOld, e.ObjectNew); return false },
+		UpdateFunc:  func(e event.UpdateEvent) bool { w.behind(e.ObjectNew); return false },
 		DeleteFunc:  func(e event.DeleteEvent) bool { w.forget(e.Object); return false },
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
