@@ -1,7 +1,9 @@
 package binding
 
 import (
-	"bytes"
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
@@ -19,11 +21,11 @@ func TestACachedTargetHoldsDigestsAndStillDetectsDrift(t *testing.T) {
 			edit(s.Data)
 		}
 		raw := string(s.Data[authv1alpha1.SecretKeyAccessToken])
+		keys := len(s.Data)
 		DigestTargetData(s)
-		for k, v := range s.Data {
-			if len(v) != digestBytes || (raw != "" && bytes.Contains(v, []byte(raw))) {
-				t.Fatalf("key %s: the cached copy holds %d bytes, not a %d-byte digest", k, len(v), digestBytes)
-			}
+		packed := s.Annotations[annotationCachedDigest]
+		if s.Data != nil || len(packed) != keys*entryBytes || (raw != "" && strings.Contains(packed, raw)) {
+			t.Fatalf("the cached copy holds data %v and %d packed bytes, want no data and %d bytes of digests", slices.Collect(maps.Keys(s.Data)), len(packed), keys*entryBytes)
 		}
 		return TargetUpToDate(b, h, s)
 	}
@@ -51,9 +53,9 @@ func TestAMarkerWrittenOnTheSecretDoesNotStopTheDigest(t *testing.T) {
 	b := testBinding()
 	h := testHeld(b)
 	s := targetFor(b, h)
-	s.Annotations[annotationCachedDigest] = cachedDigestValue // written by someone on the Secret
+	s.Annotations[annotationCachedDigest] = "written by someone on the Secret"
 	DigestTargetData(s)
-	if len(s.Data[authv1alpha1.SecretKeyAccessToken]) != digestBytes || !TargetUpToDate(b, h, s) {
+	if s.Data != nil || !TargetUpToDate(b, h, s) {
 		t.Fatal("a Secret carrying the marker was not digested, or no longer matches: its writes would loop")
 	}
 }
@@ -64,7 +66,23 @@ func TestOnlyTargetSecretsAreDigested(t *testing.T) {
 	s.Labels[authv1alpha1.LabelRole] = authv1alpha1.RoleRefreshState
 	before := string(s.Data[authv1alpha1.SecretKeyAccessToken])
 	DigestTargetData(s)
-	if string(s.Data[authv1alpha1.SecretKeyAccessToken]) != before || s.Annotations[annotationCachedDigest] != "" {
+	if _, marked := s.Annotations[annotationCachedDigest]; string(s.Data[authv1alpha1.SecretKeyAccessToken]) != before || marked {
 		t.Fatal("a refresh-state Secret's data was digested: the engine reads its values")
+	}
+}
+
+// TestAnUncachedSecretIsComparedByItsData: a Secret read from the API server (not the cache) is
+// compared by its values, whatever annotation of the cache's name it carries.
+func TestAnUncachedSecretIsComparedByItsData(t *testing.T) {
+	b := testBinding()
+	h := testHeld(b)
+	s := targetFor(b, h)
+	s.Annotations[annotationCachedDigest] = "written by someone on the Secret"
+	if !TargetUpToDate(b, h, s) {
+		t.Error("a Secret with the token and the annotation was not up to date: its data was not compared")
+	}
+	s.Data = nil
+	if TargetUpToDate(b, h, s) {
+		t.Error("a Secret with no data but the annotation was up to date")
 	}
 }

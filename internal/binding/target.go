@@ -110,9 +110,8 @@ func TargetMatches(b *authv1alpha1.IdPTokenBinding, want Target, s *corev1.Secre
 		keys = slices.Concat(managedDataKeys, slices.Collect(maps.Keys(want.Data)))
 	}
 	for _, k := range keys {
-		v, ok := want.Data[k]
-		_, has := s.Data[k]
-		if ok != has || (ok && !dataMatches(s, k, v)) {
+		// A key the operator writes must hold its value; one it does not must be absent.
+		if v, ok := want.Data[k]; (ok && !dataMatches(s, k, v)) || (!ok && hasData(s, k)) {
 			return false
 		}
 	}

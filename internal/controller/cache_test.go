@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 )
@@ -84,7 +86,8 @@ func TestTheCacheKeepsOneCopyOfTheStringsEveryObjectRepeats(t *testing.T) {
 		t.Error("names differ and must not be interned")
 	}
 
-	// A target Secret: namespace, keys and the operator's label value; data keys too.
+	// A Secret: namespace, keys and the operator's label value; data keys too (a refresh-state
+	// Secret keeps its data in the cache).
 	s1 := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: string([]byte("team-a")),
 		Labels: map[string]string{string([]byte(authv1alpha1.LabelManagedBy)): string([]byte(authv1alpha1.ManagedByValue))}},
 		Data: map[string][]byte{string([]byte("access_token")): []byte("x")}}
@@ -105,4 +108,22 @@ func TestTheCacheKeepsOneCopyOfTheStringsEveryObjectRepeats(t *testing.T) {
 		k2 = k
 	}
 	same("data key", k1, k2)
+
+	// A target Secret's reference to its binding shares the strings of its label and annotation.
+	target := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "token",
+		Labels:      map[string]string{authv1alpha1.LabelBinding: string([]byte("b-1"))},
+		Annotations: map[string]string{authv1alpha1.AnnotationBindingUID: string([]byte("uid-1"))},
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: authv1alpha1.GroupVersion.String(), Kind: "IdPTokenBinding",
+			Name: string([]byte("b-1")), UID: types.UID([]byte("uid-1")), Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(false)}},
+	}}
+	beforeTarget := target.DeepCopy()
+	if _, err := stripUnread(target); err != nil {
+		t.Fatal(err)
+	}
+	if !equality.Semantic.DeepEqual(beforeTarget, target) {
+		t.Fatalf("the transform changed the Secret:\n%v\n%v", beforeTarget, target)
+	}
+	ref := target.OwnerReferences[0]
+	same("owner name", ref.Name, target.Labels[authv1alpha1.LabelBinding])
+	same("owner uid", string(ref.UID), target.Annotations[authv1alpha1.AnnotationBindingUID])
 }

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -13,7 +14,7 @@ import (
 )
 
 func TestOwnWritesFiltersOnlyEchoes(t *testing.T) {
-	w := newOwnWrites()
+	w := newOwnWrites(clocktesting.NewFakePassiveClock(time.Now()))
 	secret := func(rv string) *corev1.Secret {
 		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "s", ResourceVersion: rv}}
 	}
@@ -90,11 +91,12 @@ func TestStatusWritesWaitOnlyForACacheBehindTheWrite(t *testing.T) {
 		t.Fatal("a deleted binding's write was kept, or its deletion queued by the observer")
 	}
 
-	// A write the observer saw before it was recorded is forgotten by a later write of another
-	// binding once statusLagLimit has passed, not kept until its own binding's next pass.
+	// A write the observer saw before it was recorded is forgotten by the next sweep once
+	// statusLagLimit has passed, not kept until its own binding's next pass.
 	w.wrote(key, "19", "20")
 	clk.SetTime(clk.Now().Add(statusLagLimit + time.Second))
 	w.wrote(types.NamespacedName{Namespace: key.Namespace, Name: "other"}, "1", "2")
+	w.sweep(clk.Now())
 	if len(w.last) != 1 {
 		t.Fatalf("kept %d writes, want only the new one", len(w.last))
 	}
@@ -161,9 +163,61 @@ func TestOwnStatesForgetAWriteTheCacheShowedBeforeItWasRecorded(t *testing.T) {
 	if o.ahead(types.NamespacedName{Namespace: "home", Name: "a"}, state("a", "5")) != nil {
 		t.Fatal("a write older than ownStateTTL stood in for the cache")
 	}
-	o.wrote("", state("b", "9")) // a later write sweeps the old one away
+	o.wrote("", state("b", "9"))
+	o.sweep(clk.Now())
 	if _, kept := o.last[types.NamespacedName{Namespace: "home", Name: "a"}]; kept || len(o.last) != 1 {
 		t.Fatalf("kept %d writes, want only the new one", len(o.last))
+	}
+}
+
+// Every record of the manager's own writes forgets, at a sweep, the writes kept past their
+// time, and only those; the sweeper runs the sweeps on its clock.
+func TestTheSweeperForgetsOnlyWritesKeptPastTheirTime(t *testing.T) {
+	start := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	clk := clocktesting.NewFakeClock(start)
+	writes, status, states := newOwnWrites(clk), newStatusWrites(clk), newOwnStates(clk)
+	key := func(name string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: name} }
+	record := func(name string) {
+		writes.wrote(key(name), ptr.To("5"))
+		status.wrote(key(name), "4", "5")
+		states.wrote("4", &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, ResourceVersion: "5"}})
+	}
+	waitForTimer := func() {
+		for !clk.HasWaiters() {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sweeper := &recordSweeper{clock: clk, every: sweepRecordsEvery,
+		sweeps: []func(time.Time){writes.sweep, status.sweep, states.sweep}}
+	done := make(chan error)
+	go func() { done <- sweeper.Start(ctx) }()
+	waitForTimer()
+
+	record("old") // its echoes came before it was recorded: nothing else forgets it
+	clk.Step(10 * time.Second)
+	record("new")
+	clk.Step(sweepRecordsEvery - 10*time.Second) // the sweep: 30 s after "old", 20 s after "new"
+	waitForTimer()                               // waiting again: the sweep is over
+	writes.mu.Lock()
+	status.mu.Lock()
+	states.mu.Lock()
+	if _, ok := writes.rv[key("new")]; !ok || len(writes.rv) != 1 {
+		t.Errorf("own writes kept %d, want only the one younger than ownWriteTTL", len(writes.rv))
+	}
+	if len(status.last) != 0 {
+		t.Errorf("status writes kept %d, want none (both past statusLagLimit)", len(status.last))
+	}
+	if _, ok := states.last[key("new")]; !ok || len(states.last) != 1 {
+		t.Errorf("own states kept %d, want only the one younger than ownStateTTL", len(states.last))
+	}
+	states.mu.Unlock()
+	status.mu.Unlock()
+	writes.mu.Unlock()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 

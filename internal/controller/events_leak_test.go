@@ -39,9 +39,6 @@ func TestEventsLeaveNoConnectionOrGoroutineBehind(t *testing.T) {
 	c := fake.NewClientBuilder().WithScheme(sch).
 		WithIndex(&authv1alpha1.IdPTokenBinding{}, auth0SubjectIndex, func(o client.Object) []string {
 			return eventsIndexValues(o.(*authv1alpha1.IdPTokenBinding))
-		}).
-		WithIndex(&authv1alpha1.IdPTokenBinding{}, tenantIndex, func(o client.Object) []string {
-			return []string{tenantKeyOf(o.(*authv1alpha1.IdPTokenBinding)).String()}
 		}).Build()
 
 	events := NewEvents(c, c, NewTenantClients(nil), clock.RealClock{})

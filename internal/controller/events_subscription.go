@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
@@ -205,14 +204,14 @@ func (s *subscription) handle(ctx context.Context, ev auth0events.Event) {
 
 // rereadAll notices every binding of the tenant, after events may have been lost.
 func (s *subscription) rereadAll(ctx context.Context, now time.Time) {
-	list := &authv1alpha1.IdPTokenBindingList{}
-	if err := s.e.Client.List(ctx, list, client.MatchingFields{tenantIndex: s.key.String()}); err != nil {
+	bound, err := tenantBindings(ctx, s.e.Client, s.key)
+	if err != nil {
 		logf.FromContext(ctx).Error(err, "Failed to list the tenant's bindings")
 		return
 	}
 	seen := map[string]bool{}
-	for i := range list.Items {
-		subject := bindingSubject(&list.Items[i])
+	for _, b := range bound {
+		subject := bindingSubject(b)
 		if subject == "" || seen[subject] {
 			continue
 		}

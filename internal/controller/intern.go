@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	authv1alpha1 "github.com/idptoken/idptoken-operator/api/v1alpha1"
 )
@@ -58,9 +59,35 @@ func internMeta(o metav1.Object) {
 		}
 	}
 	if refs := o.GetOwnerReferences(); len(refs) > 0 {
+		name, uid := o.GetLabels()[authv1alpha1.LabelBinding], o.GetAnnotations()[authv1alpha1.AnnotationBindingUID]
 		for i := range refs {
-			refs[i].APIVersion, refs[i].Kind = intern(refs[i].APIVersion), intern(refs[i].Kind)
+			r := &refs[i]
+			r.APIVersion, r.Kind = intern(r.APIVersion), intern(r.Kind)
+			// A target Secret's reference to its binding repeats what its label and annotation
+			// hold: it shares their strings instead of a copy of its own.
+			if r.Name == name {
+				r.Name = name
+			}
+			if string(r.UID) == uid {
+				r.UID = types.UID(uid)
+			}
+			r.Controller, r.BlockOwnerDeletion = sharedBool(r.Controller), sharedBool(r.BlockOwnerDeletion)
 		}
+	}
+}
+
+// sharedTrue and sharedFalse stand for every owner reference's controller and
+// blockOwnerDeletion flags in the cache, which is never written to (only copies are).
+var sharedTrue, sharedFalse = true, false
+
+func sharedBool(b *bool) *bool {
+	switch {
+	case b == nil:
+		return nil
+	case *b:
+		return &sharedTrue
+	default:
+		return &sharedFalse
 	}
 }
 

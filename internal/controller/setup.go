@@ -74,8 +74,6 @@ const (
 
 // Field indexes of the cache.
 const (
-	// tenantIndex: the TenantKey (kind, namespace, name) of the tenant a binding uses.
-	tenantIndex = "spec.tenantRef"
 	// identityIndex: the hash of the identity whose token a binding holds.
 	identityIndex = "identity"
 	// auth0SubjectIndex: the tenant and the user or connection a binding's token comes from, as
@@ -147,23 +145,22 @@ func (r *BindingReconciler) SetupWithManager(mgr ctrl.Manager, workers int) erro
 	if r.Client == nil || r.APIReader == nil || r.Recorder == nil || r.Clock == nil || r.Tenants == nil {
 		return fmt.Errorf("binding controller: a dependency is nil")
 	}
-	r.writes = newOwnWrites()
+	r.writes = newOwnWrites(r.Clock)
 	if r.status == nil {
 		r.status = newStatusWrites(r.Clock)
 	}
 	r.states = newOwnStates(r.Clock)
+	if err := mgr.Add(&recordSweeper{clock: r.Clock, every: sweepRecordsEvery,
+		sweeps: []func(time.Time){r.writes.sweep, r.status.sweep, r.states.sweep}}); err != nil {
+		return err
+	}
 	r.lineage = newLineageLocks()
 	r.shares = newTenantShares(workers)
 	if r.Holder == "" {
 		r.Holder = newHolder()
 	}
 	indexer := mgr.GetFieldIndexer()
-	if err := indexer.IndexField(context.Background(), &authv1alpha1.IdPTokenBinding{}, tenantIndex,
-		func(o client.Object) []string {
-			return []string{tenantKeyOf(o.(*authv1alpha1.IdPTokenBinding)).String()}
-		}); err != nil {
-		return fmt.Errorf("indexing bindings by tenant: %w", err)
-	}
+	// Bindings are not indexed by tenant: see tenantBindings.
 	if err := indexer.IndexField(context.Background(), &authv1alpha1.IdPTokenBinding{}, identityIndex,
 		func(o client.Object) []string { return identityIndexValues(o.(*authv1alpha1.IdPTokenBinding)) }); err != nil {
 		return fmt.Errorf("indexing bindings by identity: %w", err)
@@ -239,8 +236,15 @@ func (r *BindingReconciler) stateToBindings(ctx context.Context, o client.Object
 // tenantToBindings requeues every binding of a tenant when the tenant changes.
 func (r *BindingReconciler) tenantToBindings(kind authv1alpha1.TenantKind) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		key := TenantKey{Kind: kind, NamespacedName: client.ObjectKeyFromObject(o)}
-		return r.bindingsMatching(ctx, client.MatchingFields{tenantIndex: key.String()})
+		bound, err := tenantBindings(ctx, r.Client, TenantKey{Kind: kind, NamespacedName: client.ObjectKeyFromObject(o)})
+		if err != nil {
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(bound))
+		for _, b := range bound {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(b)})
+		}
+		return reqs
 	}
 }
 

@@ -35,3 +35,16 @@ func TestWithPprofKeepsAnAddressTheUserGave(t *testing.T) {
 		t.Fatalf("withPprof = %v, %q, %v", args, addr, err)
 	}
 }
+
+// The table's live heap is the one taken once the row's work was over; the one taken when all
+// were Ready stands in only when the later one is missing.
+func TestTheTablesLiveHeapIsTheSettledOne(t *testing.T) {
+	r := &result{heapReady: heapSample{live: 89 << 20}, heapSettled: heapSample{live: 44 << 20}}
+	if got := r.liveHeap(); got != 44<<20 {
+		t.Errorf("live heap %d MiB, want the settled 44 MiB", got>>20)
+	}
+	r.heapSettled = heapSample{}
+	if got := r.liveHeap(); got != 89<<20 {
+		t.Errorf("live heap %d MiB without a settled sample, want the one at Ready (89 MiB)", got>>20)
+	}
+}

@@ -34,7 +34,7 @@ func printTable(out io.Writer, scale string, results []*result) error {
 			w, secs(r.elapsed), target(r), r.auth0Reqs, float64(r.auth0Reqs)/float64(w.users), r.rateLimited,
 			float64(sw+st+other)/n, float64(sw)/n, float64(st)/n, float64(other)/n,
 			float64(r.reqs.gets("secrets"))/n,
-			secs(r.p50), secs(r.p99), kib(r.mgr.peak), megabytes(r.heapReady.live), r.mgr.cpu, 1000*r.mgr.cpu/n, r.api.cpu, kib(r.api.peak))
+			secs(r.p50), secs(r.p99), kib(r.mgr.peak), megabytes(r.liveHeap()), r.mgr.cpu, 1000*r.mgr.cpu/n, r.api.cpu, kib(r.api.peak))
 	}
 	for _, r := range results {
 		if rr := r.renewals; rr != nil && rr.refreshes > 0 && r.w.restarts {
@@ -90,7 +90,7 @@ func printTable(out io.Writer, scale string, results []*result) error {
 		p("  creating the bindings took %s; API-server write floor (%d Secret creates + %d updates): %s; M2M tokens issued: %d; bindings ever seen with failedAttempts > 0: %d\n",
 			secs(r.createTook), r.w.bindings, r.w.bindings, secs(r.floor), r.m2mTokens, r.failedBindings)
 		if r.heapReady.live > 0 {
-			p("  manager heap after a GC (pprof): %s with %d goroutines once all were Ready; %s with %d goroutines when the row's measurements ended (profiles heap-ready.pb.gz, heap-settled.pb.gz)\n",
+			p("  manager heap after a GC (pprof): %s with %d goroutines once all were Ready (with the passes then in flight); %s with %d goroutines when the row's measurements ended, the table's live heap (profiles heap-ready.pb.gz, heap-settled.pb.gz)\n",
 				megabytes(r.heapReady.live), r.heapReady.goroutines, megabytes(r.heapSettled.live), r.heapSettled.goroutines)
 		}
 		if r.allWritesFloor > 0 {
