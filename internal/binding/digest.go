@@ -25,7 +25,8 @@ import (
 // data map of even three keys costs ~400 bytes; the packed form costs 24 bytes a key, which at
 // 10,000 target Secrets is 4 MB of the manager's live heap.
 
-// annotationCachedDigest holds a cached copy's packed digests: digestEntry after digestEntry.
+// annotationCachedDigest holds a cached copy's packed digests: entries of entryBytes, each a
+// key's tag followed by the digest of its value.
 const annotationCachedDigest = "auth.idptoken.dev/cached-data"
 
 const (
