@@ -56,8 +56,9 @@ func tenantKeyOf(b *authv1alpha1.IdPTokenBinding) TenantKey {
 
 // tenantBindings lists the bindings that use the tenant key: the cache's own objects, to be read
 // only. Bindings are not indexed by tenant: an index keeps two entries per binding (its
-// namespace's and the cluster's), 0.6 MB at 10,000 bindings, for lists that are rare (a tenant
-// changed, a re-read after lost events) and go through every binding of the tenant anyway.
+// namespace's and the cluster's) in sets of every binding of the tenant: 1.9 MB of the heap
+// profile at 10,000 bindings. The lists are rare (a tenant changed, a re-read after lost events)
+// and go through every binding of the tenant anyway.
 func tenantBindings(ctx context.Context, c client.Reader, key TenantKey) ([]*authv1alpha1.IdPTokenBinding, error) {
 	list := &authv1alpha1.IdPTokenBindingList{}
 	opts := []client.ListOption{client.UnsafeDisableDeepCopy}
